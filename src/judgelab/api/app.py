@@ -1,0 +1,59 @@
+"""The FastAPI application: one app, thin routers over the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from judgelab import __version__
+from judgelab.api import calls, errors, metrics, projects, testsets
+from judgelab.api.middleware import BodyLimit, TrailingSlash
+from judgelab.api.responses import FastJSON
+from judgelab.config import Settings, get_settings
+from judgelab.db import Database, open_database
+
+DEFAULT_BODY_LIMIT = 20_000_000
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the app. With no `db`, the database is opened (and migrated) when the app starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.db is None
+        if owned:
+            app.state.db = open_database(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.db.dispose()
+
+    app = FastAPI(
+        title="judgelab",
+        version=__version__,
+        description="Metric lab for LLM-as-judge metrics on voice and chat agent calls.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+        default_response_class=FastJSON,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    errors.install(app)
+    for module in (calls, metrics, testsets, projects):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness and database check (no key needed)")
+    def healthz() -> dict[str, Any]:
+        database: Database = app.state.db
+        with database.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__, "database": database.dialect}
+
+    app.add_middleware(BodyLimit, default_limit=DEFAULT_BODY_LIMIT, import_limit=settings.max_import_bytes)
+    app.add_middleware(TrailingSlash)
+    return app

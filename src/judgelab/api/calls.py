@@ -1,0 +1,157 @@
+"""Call logs: list, detail and votes (under both call-logs prefixes), ingest, bulk import and export."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from judgelab.api.deps import CtxDep, PagingDep, PathId, paginated
+from judgelab.calls.ingest import prepare_call, upsert_calls
+from judgelab.calls.queries import CallFilters, calls_to_dicts, count_calls, get_call, iter_export, list_calls
+from judgelab.errors import FieldError, InvalidInput, NotFound
+from judgelab.feedback.votes import VoteIn, feedback_to_dict, mark_vote
+from judgelab.metrics.service import get_metric
+
+router = APIRouter(tags=["call logs"])
+
+
+def _filters(
+    ctx: CtxDep,
+    agent: int | None,
+    agent_id: int | None,
+    project: int | None,
+    search: str | None,
+    timestamp__gte: datetime | None,
+    timestamp__lte: datetime | None,
+) -> CallFilters:
+    if agent is not None and agent_id is not None and agent != agent_id:
+        raise InvalidInput("agent_id", "agent and agent_id name different agents; send one")
+    if project is not None and project != ctx.project_id:
+        raise NotFound("project", f"no project with id {project} for this API key")
+    if search is not None and len(search) > 1000:
+        raise InvalidInput("search", "at most 1000 characters")
+    if timestamp__gte and timestamp__lte and timestamp__gte > timestamp__lte:
+        raise InvalidInput("timestamp__gte", "is later than timestamp__lte")
+    return CallFilters(
+        agent_id=agent if agent is not None else agent_id,
+        search=search if search and search.strip() else None,
+        timestamp_gte=timestamp__gte,
+        timestamp_lte=timestamp__lte,
+    )
+
+
+FilterParams = dict[str, Any]
+
+
+def list_calls_endpoint(
+    request: Request,
+    ctx: CtxDep,
+    paging: PagingDep,
+    agent: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="agent id")] = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="agent id (alias)")] = None,
+    project: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    search: Annotated[str | None, Query(description="words that must all appear in the transcript")] = None,
+    timestamp__gte: Annotated[datetime | None, Query(description="ISO 8601; calls at or after")] = None,
+    timestamp__lte: Annotated[datetime | None, Query(description="ISO 8601; calls at or before")] = None,
+) -> dict[str, Any]:
+    f = _filters(ctx, agent, agent_id, project, search, timestamp__gte, timestamp__lte)
+    count = count_calls(ctx.session, ctx.project_id, f)
+    rows = list_calls(ctx.session, ctx.project_id, f, offset=paging.offset, limit=paging.page_size)
+    return paginated(request, paging, count, calls_to_dicts(ctx.session, rows))
+
+
+def get_call_endpoint(id: PathId, ctx: CtxDep) -> dict[str, Any]:
+    return calls_to_dicts(ctx.session, [get_call(ctx.session, ctx.project_id, id)])[0]
+
+
+def mark_vote_endpoint(id: PathId, body: VoteIn, ctx: CtxDep, response: Response) -> dict[str, Any]:
+    fb, warnings = mark_vote(ctx.session, ctx.project_id, id, body, ctx.key_name)
+    metric = get_metric(ctx.session, ctx.project_id, fb.metric_id)
+    out = feedback_to_dict(fb, metric.current.eval_type)
+    ctx.commit()
+    response.status_code = 201
+    return {**out, "warnings": warnings}
+
+
+for prefix in ("/observability/v1/call-logs-external", "/observability/v1/call-logs"):
+    router.add_api_route(f"{prefix}/", list_calls_endpoint, methods=["GET"], summary="List call logs")
+    router.add_api_route(f"{prefix}/{{id}}/", get_call_endpoint, methods=["GET"], summary="One call log with its results")
+    router.add_api_route(
+        f"{prefix}/{{id}}/mark_metric_vote/", mark_vote_endpoint, methods=["POST"], status_code=201,
+        summary="Agree or disagree with a metric's result on this call",
+    )
+
+
+@router.post("/observability/v1/observe/", summary="Ingest one call (re-sending a call_id updates it)")
+def observe(
+    ctx: CtxDep,
+    response: Response,
+    body: Annotated[dict[str, Any], Body(description="the call: agent, transcript_json, call_id, ...")],
+) -> dict[str, Any]:
+    prepared = prepare_call(body, ctx.settings)
+    outcome = upsert_calls(ctx.session, ctx.project_id, [prepared])
+    ctx.commit()
+    response.status_code = 201 if outcome.created else 200
+    call = get_call(ctx.session, ctx.project_id, outcome.ids[0])
+    return {**calls_to_dicts(ctx.session, [call])[0], "created": bool(outcome.created)}
+
+
+@router.post(
+    "/api/v1/call-logs/import/",
+    summary="Bulk import JSONL (one call per line); all-or-nothing, with a per-line error report",
+    openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}, "required": True}},
+)
+async def import_calls(
+    request: Request,
+    ctx: CtxDep,
+    agent: Annotated[str | None, Query(description="agent id or name for lines that name none")] = None,
+) -> dict[str, Any]:
+    raw = await request.body()
+    prepared = []
+    errors: list[FieldError] = []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("body", f"is not UTF-8 (byte {exc.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            payload = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nests too deeply"
+            errors.append(FieldError("", f"not valid JSON ({msg})", number))
+            continue
+        prepared.append(prepare_call(payload, ctx.settings, line=number))
+    if not prepared and not errors:
+        raise InvalidInput("body", "no calls: send one JSON object per line")
+    if errors:
+        errors += [e for p in prepared for e in p.errors]
+        errors.sort(key=lambda e: e.line or 0)
+        raise InvalidInput(errors=errors)
+    default_agent: int | str | None = int(agent) if agent and agent.isdigit() and len(agent) < 10 else agent
+    outcome = upsert_calls(ctx.session, ctx.project_id, prepared, default_agent=default_agent)
+    ctx.commit()
+    return {"imported": len(prepared), "created": outcome.created, "updated": outcome.updated, "ids": outcome.ids, "errors": []}
+
+
+@router.get("/api/v1/call-logs/export/", summary="Export calls as JSONL that imports back unchanged")
+def export_calls(
+    ctx: CtxDep,
+    agent: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    search: str | None = None,
+    timestamp__gte: datetime | None = None,
+    timestamp__lte: datetime | None = None,
+) -> StreamingResponse:
+    f = _filters(ctx, agent, None, None, search, timestamp__gte, timestamp__lte)
+    count_calls(ctx.session, ctx.project_id, f)  # validates the filters before the stream starts
+
+    def lines() -> Any:
+        for record in iter_export(ctx.session, ctx.project_id, f):
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

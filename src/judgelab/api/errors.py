@@ -1,0 +1,67 @@
+"""Every failure becomes a JSON body that names the field and the problem: {"detail", "errors"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from judgelab.errors import JudgelabError, field_path
+
+_LOCATIONS = {"body", "query", "path", "header"}
+
+
+def _body(detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"detail": detail, "errors": errors or []}
+
+
+def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
+    parts = list(loc)
+    where = parts.pop(0) if parts and parts[0] in _LOCATIONS else "body"
+    return where, field_path(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(JudgelabError)
+    async def _domain(_: Request, exc: JudgelabError) -> JSONResponse:
+        return JSONResponse(_body(str(exc), [e.as_dict() for e in exc.errors]), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            where, field = _field_of(tuple(e.get("loc", ())))
+            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            if e.get("type") == "json_invalid":
+                field, msg = "", f"the request body is not valid JSON ({e.get('ctx', {}).get('error', 'parse error')})"
+            elif e.get("type") == "missing" and not field:
+                msg = "a JSON request body is required"
+            errors.append({"field": field, "location": where, "message": msg})
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors[:5])
+        return JSONResponse(_body(detail, errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such endpoint; see /docs for the API"
+        elif exc.status_code == 405:
+            detail = "method not allowed on this endpoint; see /docs for the API"
+        return JSONResponse(_body(detail), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    # Safety nets: the services validate first, so reaching these means a check is missing.
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse(_body("the request conflicts with existing data (a duplicate or a missing reference)"), status_code=409)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse(_body(f"a value could not be stored: {str(exc.orig).splitlines()[0]}"), status_code=400)
+
+    @app.exception_handler(RecursionError)
+    async def _deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse(_body("the request body nests too deeply"), status_code=400)

@@ -1,0 +1,38 @@
+"""The Typer app: `judgelab serve | keys | import | export | calls | metrics`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from judgelab import __version__
+from judgelab.cli import calls, keys, metrics, serve
+
+app = typer.Typer(
+    name="judgelab",
+    help="judgelab: a metric lab for LLM-as-judge metrics on voice and chat agent calls.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"judgelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version")] = False,
+) -> None:
+    """Settings come from JUDGELAB_* variables: JUDGELAB_DATA_DIR (SQLite, default ./judgelab-data) or JUDGELAB_DATABASE_URL."""
+
+
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
+app.command("import")(calls.import_file)
+app.command("export")(calls.export)
+app.add_typer(calls.app, name="calls")
+app.add_typer(metrics.app, name="metrics")
