@@ -13,11 +13,13 @@ LIKE scan in place of the full-text index.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,18 +28,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import orjson
 from sqlalchemy import func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from judgelab.api.app import create_app  # noqa: E402
-from judgelab.calls.files import read_calls  # noqa: E402
-from judgelab.calls.ingest import prepare_call, upsert_calls  # noqa: E402
+from judgelab.calls.files import parse_jsonl, read_calls  # noqa: E402
+from judgelab.calls.ingest import prepare_call
+from judgelab.calls.writer import import_payloads, upsert_calls  # noqa: E402
 from judgelab.config import Settings  # noqa: E402
 from judgelab.db import Database, make_engine, migrate  # noqa: E402
 from judgelab.db.models import CallLog  # noqa: E402
-from judgelab.projects.service import create_agent, create_api_key, get_or_create_project  # noqa: E402
+from judgelab.projects.service import (  # noqa: E402
+    create_agent,
+    create_api_key,
+    get_or_create_project,
+)
 
 AIRLINE = ROOT.parent / "shared" / "data" / "tau-bench-airline" / "gpt-4o-airline.json"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -78,11 +85,12 @@ def synthetic_calls(n: int, agents: list[str], seed: int = 7) -> Iterator[dict[s
         }
 
 
-def open_backend(name: str, tmp: Path) -> tuple[Database, Callable[[], None]] | None:
+def open_backend(name: str, tmp: Path) -> tuple[Database, str, Callable[[], None]] | None:
     if name == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        engine = make_engine(url)
         migrate(engine)
-        return Database(engine), lambda: None
+        return Database(engine), url, lambda: None
     try:
         admin = make_engine(PG_URL, connect_args={"connect_timeout": 3})
         schema = f"jlbench_{uuid.uuid4().hex[:10]}"
@@ -100,28 +108,31 @@ def open_backend(name: str, tmp: Path) -> tuple[Database, Callable[[], None]] | 
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
 
-    return Database(engine), drop
+    return Database(engine), f"{PG_URL}?options=-csearch_path%3D{schema}", drop
 
 
 def bulk_import(db: Database, settings: Settings, project_id: int, payloads: Iterator[dict[str, Any]], batch: int = 5000) -> tuple[int, float]:
-    n, started = 0, time.perf_counter()
-    chunk: list[dict[str, Any]] = []
+    """Import JSONL text in requests of `batch` lines through the import endpoint's own code path
+    (parse, validate, write, commit). Generating the synthetic payloads is not timed."""
+    n, spent = 0, 0.0
+    chunk: list[str] = []
 
-    def flush() -> None:
-        prepared = [prepare_call(p, settings, line=i) for i, p in enumerate(chunk, 1)]
+    def flush() -> float:
+        t0 = time.perf_counter()
         with db.session() as s:
-            upsert_calls(s, project_id, prepared)
+            import_payloads(s, project_id, parse_jsonl("\n".join(chunk)), settings)
+        return time.perf_counter() - t0
 
     for p in payloads:
-        chunk.append(p)
+        chunk.append(orjson.dumps(p).decode())
         if len(chunk) == batch:
-            flush()
+            spent += flush()
             n += len(chunk)
             chunk = []
     if chunk:
-        flush()
+        spent += flush()
         n += len(chunk)
-    return n, time.perf_counter() - started
+    return n, spent
 
 
 def naive_import(db: Database, settings: Settings, project_id: int, agent_id: int, payloads: list[dict[str, Any]]) -> float:
@@ -138,24 +149,34 @@ def naive_import(db: Database, settings: Settings, project_id: int, agent_id: in
 
 
 class LiveServer:
-    """The app under uvicorn on a loopback port, so timings include a real HTTP round trip."""
+    """`uvicorn` in its own process on a loopback port: timings include a real HTTP round trip,
+    and the client does not share the server's interpreter."""
 
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
 
     def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "JUDGELAB_DATABASE_URL": self.database_url, "PYTHONPATH": str(ROOT / "src")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "judgelab.api.app:create_app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def timed(client: Any, headers: dict[str, str], url: str, params: dict[str, Any], reps: int) -> tuple[float, float, int]:
@@ -176,7 +197,7 @@ def run_backend(name: str, n_calls: int, reps: int) -> dict[str, Any] | None:
     opened = open_backend(name, tmp)
     if opened is None:
         return None
-    db, cleanup = opened
+    db, database_url, cleanup = opened
     settings = Settings(data_dir=tmp)
     out: dict[str, Any] = {}
     try:
@@ -206,7 +227,7 @@ def run_backend(name: str, n_calls: int, reps: int) -> dict[str, Any] | None:
             with db.engine.begin() as conn:
                 conn.execute(text("ANALYZE"))
 
-        server = LiveServer(create_app(settings, db))
+        server = LiveServer(database_url)
         base = server.__enter__()
         client = httpx.Client(base_url=base, timeout=60)
         headers = {"Authorization": f"Bearer {key}"}

@@ -30,14 +30,14 @@ def check_json_value(field: str, value: Any, max_bytes: int, *, finite: bool = T
     whose own numbers (times) are already checked one by one.
     """
     try:
-        if finite:
-            dumped = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        else:
-            dumped = orjson.dumps(value, option=_OPTS).decode()
+        dumped = orjson.dumps(value, option=_OPTS).decode()
+        # orjson writes NaN and Infinity as null, so only output holding a null needs the strict check.
+        if finite and "null" in dumped:
+            json.dumps(value, allow_nan=False)
     except ValueError:
         return FieldError(field, "numbers must be finite (NaN and Infinity are not JSON)")
-    except (TypeError, RecursionError, orjson.JSONEncodeError):
-        return FieldError(field, "is not a JSON value or nests too deeply")
+    except (TypeError, RecursionError) as exc:  # orjson's errors are TypeErrors: huge ints, deep nesting
+        return FieldError(field, f"cannot be stored as JSON ({exc})")
     if "\\u0000" in dumped:
         return FieldError(field, "contains a NUL character (\\u0000), which cannot be stored")
     size = len(dumped.encode())

@@ -84,7 +84,7 @@ def test_another_projects_objects_answer_404(api: Api, other_api: Api, db) -> No
     r = other_api.post(f"/observability/v1/call-logs-external/{call['id']}/mark_metric_vote/",
                        json={"metric_id": other_metric["id"], "vote": "disagree"})
     assert r.status_code == 404
-    r = other_api.post(f"/observability/v1/call-logs-external/1/mark_metric_vote/",
+    r = other_api.post("/observability/v1/call-logs-external/1/mark_metric_vote/",
                        json={"metric_id": metric["id"], "vote": "disagree"})
     assert r.status_code == 404
     r = other_api.post("/observability/v1/observe/", json={"agent": agent, "transcript": "User: hi"})

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from judgelab import __version__
 from judgelab.api import calls, errors, metrics, projects, testsets
+from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, TrailingSlash
 from judgelab.api.responses import FastJSON
 from judgelab.config import Settings, get_settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.key_cache = KeyCache()
     errors.install(app)
     for module in (calls, metrics, testsets, projects):
         app.include_router(module.router)

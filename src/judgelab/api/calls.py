@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from judgelab.api.deps import CtxDep, PagingDep, PathId, paginated
-from judgelab.calls.ingest import prepare_call, upsert_calls
-from judgelab.calls.queries import CallFilters, calls_to_dicts, count_calls, get_call, iter_export, list_calls
-from judgelab.errors import FieldError, InvalidInput, NotFound
+from judgelab.api.deps import Ctx, CtxDep, PagingDep, PathId, paginated
+from judgelab.api.responses import FastJSON
+from judgelab.calls.files import export_lines, parse_jsonl
+from judgelab.calls.ingest import prepare_call
+from judgelab.calls.queries import (
+    CallFilters,
+    count_calls,
+    get_call_dict,
+    iter_export,
+    list_call_dicts,
+)
+from judgelab.calls.writer import UpsertOutcome, import_payloads, upsert_calls
+from judgelab.errors import InvalidInput, NotFound
 from judgelab.feedback.votes import VoteIn, feedback_to_dict, mark_vote
 from judgelab.metrics.service import get_metric
 
@@ -57,24 +66,23 @@ def list_calls_endpoint(
     search: Annotated[str | None, Query(description="words that must all appear in the transcript")] = None,
     timestamp__gte: Annotated[datetime | None, Query(description="ISO 8601; calls at or after")] = None,
     timestamp__lte: Annotated[datetime | None, Query(description="ISO 8601; calls at or before")] = None,
-) -> dict[str, Any]:
+) -> FastJSON:
     f = _filters(ctx, agent, agent_id, project, search, timestamp__gte, timestamp__lte)
     count = count_calls(ctx.session, ctx.project_id, f)
-    rows = list_calls(ctx.session, ctx.project_id, f, offset=paging.offset, limit=paging.page_size)
-    return paginated(request, paging, count, calls_to_dicts(ctx.session, rows))
+    rows = list_call_dicts(ctx.session, ctx.project_id, f, offset=paging.offset, limit=paging.page_size)
+    return FastJSON(paginated(request, paging, count, rows))
 
 
-def get_call_endpoint(id: PathId, ctx: CtxDep) -> dict[str, Any]:
-    return calls_to_dicts(ctx.session, [get_call(ctx.session, ctx.project_id, id)])[0]
+def get_call_endpoint(id: PathId, ctx: CtxDep) -> FastJSON:
+    return FastJSON(get_call_dict(ctx.session, ctx.project_id, id))
 
 
-def mark_vote_endpoint(id: PathId, body: VoteIn, ctx: CtxDep, response: Response) -> dict[str, Any]:
+def mark_vote_endpoint(id: PathId, body: VoteIn, ctx: CtxDep) -> FastJSON:
     fb, warnings = mark_vote(ctx.session, ctx.project_id, id, body, ctx.key_name)
     metric = get_metric(ctx.session, ctx.project_id, fb.metric_id)
     out = feedback_to_dict(fb, metric.current.eval_type)
     ctx.commit()
-    response.status_code = 201
-    return {**out, "warnings": warnings}
+    return FastJSON({**out, "warnings": warnings}, status_code=201)
 
 
 for prefix in ("/observability/v1/call-logs-external", "/observability/v1/call-logs"):
@@ -89,15 +97,13 @@ for prefix in ("/observability/v1/call-logs-external", "/observability/v1/call-l
 @router.post("/observability/v1/observe/", summary="Ingest one call (re-sending a call_id updates it)")
 def observe(
     ctx: CtxDep,
-    response: Response,
     body: Annotated[dict[str, Any], Body(description="the call: agent, transcript_json, call_id, ...")],
-) -> dict[str, Any]:
+) -> FastJSON:
     prepared = prepare_call(body, ctx.settings)
     outcome = upsert_calls(ctx.session, ctx.project_id, [prepared])
     ctx.commit()
-    response.status_code = 201 if outcome.created else 200
-    call = get_call(ctx.session, ctx.project_id, outcome.ids[0])
-    return {**calls_to_dicts(ctx.session, [call])[0], "created": bool(outcome.created)}
+    body_out = {**get_call_dict(ctx.session, ctx.project_id, outcome.ids[0]), "created": bool(outcome.created)}
+    return FastJSON(body_out, status_code=201 if outcome.created else 200)
 
 
 @router.post(
@@ -109,34 +115,22 @@ async def import_calls(
     request: Request,
     ctx: CtxDep,
     agent: Annotated[str | None, Query(description="agent id or name for lines that name none")] = None,
-) -> dict[str, Any]:
+) -> FastJSON:
     raw = await request.body()
-    prepared = []
-    errors: list[FieldError] = []
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput("body", f"is not UTF-8 (byte {exc.start})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            payload = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nests too deeply"
-            errors.append(FieldError("", f"not valid JSON ({msg})", number))
-            continue
-        prepared.append(prepare_call(payload, ctx.settings, line=number))
-    if not prepared and not errors:
-        raise InvalidInput("body", "no calls: send one JSON object per line")
-    if errors:
-        errors += [e for p in prepared for e in p.errors]
-        errors.sort(key=lambda e: e.line or 0)
-        raise InvalidInput(errors=errors)
     default_agent: int | str | None = int(agent) if agent and agent.isdigit() and len(agent) < 10 else agent
-    outcome = upsert_calls(ctx.session, ctx.project_id, prepared, default_agent=default_agent)
+    outcome = await run_in_threadpool(_import_text, ctx, text, default_agent)
+    return FastJSON({"imported": outcome.created + outcome.updated, "created": outcome.created,
+                     "updated": outcome.updated, "ids": outcome.ids, "errors": []})
+
+
+def _import_text(ctx: Ctx, text: str, default_agent: int | str | None) -> UpsertOutcome:
+    outcome = import_payloads(ctx.session, ctx.project_id, parse_jsonl(text), ctx.settings, default_agent=default_agent)
     ctx.commit()
-    return {"imported": len(prepared), "created": outcome.created, "updated": outcome.updated, "ids": outcome.ids, "errors": []}
+    return outcome
 
 
 @router.get("/api/v1/call-logs/export/", summary="Export calls as JSONL that imports back unchanged")
@@ -150,8 +144,4 @@ def export_calls(
     f = _filters(ctx, agent, None, None, search, timestamp__gte, timestamp__lte)
     count_calls(ctx.session, ctx.project_id, f)  # validates the filters before the stream starts
 
-    def lines() -> Any:
-        for record in iter_export(ctx.session, ctx.project_id, f):
-            yield json.dumps(record, ensure_ascii=False) + "\n"
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return StreamingResponse(export_lines(iter_export(ctx.session, ctx.project_id, f)), media_type="application/x-ndjson")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from judgelab.config import Settings
@@ -44,7 +46,12 @@ def _key_from_headers(request: Request) -> str | None:
     return None
 
 
-def get_ctx(request: Request) -> Iterator[Ctx]:
+async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
+    """Authenticate, then hand the endpoint a session scoped to the key's project.
+
+    An async dependency runs on the event loop, so a request pays one thread hop (its endpoint),
+    not three; the key lookup is cached briefly, so most requests make no query for it.
+    """
     db = get_db(request)
     key = _key_from_headers(request)
     if key is None:
@@ -54,11 +61,44 @@ def get_ctx(request: Request) -> Iterator[Ctx]:
             "(create one with `judgelab keys create --project NAME`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    cache: KeyCache = request.app.state.key_cache
+    found = cache.get(key)
+    if found is None:
+        found = await run_in_threadpool(_lookup, db, key)
+        if found is None:
+            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        cache.put(key, found)
+    session = db.sessionmaker()
+    try:
+        yield Ctx(session, found[0], found[1], request.app.state.settings)
+    finally:
+        session.close()
+
+
+def _lookup(db: Database, key: str) -> tuple[int, str] | None:
     with db.sessionmaker() as session:
         api_key = authenticate(session, key)
-        if api_key is None:
-            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        yield Ctx(session, api_key.project_id, api_key.name or f"key:{api_key.prefix}", request.app.state.settings)
+        return None if api_key is None else (api_key.project_id, api_key.name or f"key:{api_key.prefix}")
+
+
+class KeyCache:
+    """Key -> (project id, key name) for a few seconds: revoking a key takes effect within `ttl`."""
+
+    def __init__(self, ttl: float = 10.0, size: int = 1024) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._items: dict[str, tuple[float, tuple[int, str]]] = {}
+
+    def get(self, key: str) -> tuple[int, str] | None:
+        hit = self._items.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: tuple[int, str]) -> None:
+        if len(self._items) >= self.size:
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self.ttl, value)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
@@ -74,7 +114,7 @@ class Paging:
         return (self.page - 1) * self.page_size
 
 
-def get_paging(
+async def get_paging(
     request: Request,
     page: Annotated[int, Query(description="1-based page number")] = 1,
     page_size: Annotated[int | None, Query(description="items per page, 1 to 200")] = None,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from judgelab.api.deps import CtxDep, PagingDep, PathId, paginated
+from judgelab.api.responses import FastJSON
 from judgelab.feedback.votes import feedback_progress, feedback_to_dict, list_feedback
 from judgelab.metrics.schemas import MetricCreate, MetricPatch, MetricRevert
 from judgelab.metrics.service import (
@@ -24,11 +25,11 @@ router = APIRouter(prefix="/test_framework/v1/metrics", tags=["metrics"])
 
 
 @router.post("/", status_code=201, summary="Create a metric (version 1)")
-def create(body: MetricCreate, ctx: CtxDep) -> dict[str, Any]:
+def create(body: MetricCreate, ctx: CtxDep) -> FastJSON:
     metric = create_metric(ctx.session, ctx.project_id, body)
     out = metric_to_dict(metric)
     ctx.commit()
-    return out
+    return FastJSON(out, status_code=201)
 
 
 @router.get("/", summary="List metrics")
@@ -37,22 +38,22 @@ def list_(
     ctx: CtxDep,
     paging: PagingDep,
     agent: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-) -> dict[str, Any]:
+) -> FastJSON:
     count, rows = list_metrics(ctx.session, ctx.project_id, agent_id=agent, offset=paging.offset, limit=paging.page_size)
-    return paginated(request, paging, count, [metric_to_dict(m) for m in rows])
+    return FastJSON(paginated(request, paging, count, [metric_to_dict(m) for m in rows]))
 
 
 @router.get("/{id}/", summary="One metric at its current version")
-def get(id: PathId, ctx: CtxDep) -> dict[str, Any]:
-    return metric_to_dict(get_metric(ctx.session, ctx.project_id, id))
+def get(id: PathId, ctx: CtxDep) -> FastJSON:
+    return FastJSON(metric_to_dict(get_metric(ctx.session, ctx.project_id, id)))
 
 
 @router.patch("/{id}/", summary="Edit a metric; a change to its judged content makes a new version")
-def patch(id: PathId, body: MetricPatch, ctx: CtxDep) -> dict[str, Any]:
+def patch(id: PathId, body: MetricPatch, ctx: CtxDep) -> FastJSON:
     metric, changed = update_metric(ctx.session, ctx.project_id, id, body)
     out = metric_to_dict(metric)
     ctx.commit()
-    return {**out, "new_version": changed}
+    return FastJSON({**out, "new_version": changed})
 
 
 @router.delete("/{id}/", status_code=204, summary="Delete a metric (its results and feedback are kept)")
@@ -63,18 +64,18 @@ def delete(id: PathId, ctx: CtxDep) -> Response:
 
 
 @router.get("/{id}/versions/", summary="Every version of a metric, oldest first")
-def versions(id: PathId, ctx: CtxDep) -> dict[str, Any]:
+def versions(id: PathId, ctx: CtxDep) -> FastJSON:
     metric = get_metric(ctx.session, ctx.project_id, id)
     results = [version_to_dict(v) for v in metric.versions]
-    return {"count": len(results), "current_version": metric.current_version, "results": results}
+    return FastJSON({"count": len(results), "current_version": metric.current_version, "results": results})
 
 
 @router.post("/{id}/revert/", summary="Make a new version with the content of an older one")
-def revert(id: PathId, body: MetricRevert, ctx: CtxDep) -> dict[str, Any]:
+def revert(id: PathId, body: MetricRevert, ctx: CtxDep) -> FastJSON:
     metric = revert_metric(ctx.session, ctx.project_id, id, body.version)
     out = metric_to_dict(metric)
     ctx.commit()
-    return out
+    return FastJSON(out)
 
 
 @router.get("/{id}/feedback/", summary="Feedback on a metric, with progress toward a labs run")
@@ -84,12 +85,12 @@ def feedback(
     ctx: CtxDep,
     paging: PagingDep,
     include_history: Annotated[bool, Query(description="also list votes that were later replaced")] = False,
-) -> dict[str, Any]:
+) -> FastJSON:
     metric, count, rows = list_feedback(
         ctx.session, ctx.project_id, id, include_history=include_history, offset=paging.offset, limit=paging.page_size
     )
     eval_type = metric.current.eval_type
-    return paginated(
+    return FastJSON(paginated(
         request, paging, count, [feedback_to_dict(f, eval_type) for f in rows],
         metric_id=metric.id, progress=feedback_progress(ctx.session, metric),
-    )
+    ))

@@ -9,9 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from judgelab.api.deps import CtxDep, PagingDep, PathId, paginated
+from judgelab.api.responses import FastJSON
 from judgelab.db.models import Agent, CallLog, Project
 from judgelab.errors import NotFound
-from judgelab.projects.service import create_agent, create_api_key, create_project, get_agent
+from judgelab.projects.service import (
+    create_agent,
+    create_api_key,
+    create_project,
+    get_agent,
+)
 
 router = APIRouter(tags=["projects and agents"])
 
@@ -44,42 +50,42 @@ def agent_to_dict(a: Agent, num_calls: int | None = None) -> dict[str, Any]:
 
 
 @router.post("/api/v1/projects/", status_code=201, summary="Create a project; the answer holds its first API key, once")
-def create_project_endpoint(body: ProjectIn, ctx: CtxDep) -> dict[str, Any]:
+def create_project_endpoint(body: ProjectIn, ctx: CtxDep) -> FastJSON:
     project = create_project(ctx.session, body.name, body.description)
     new_key = create_api_key(ctx.session, project, name=f"created by {ctx.key_name}")
     out = {**project_to_dict(project), "api_key": new_key.key}
     ctx.commit()
-    return out
+    return FastJSON(out, status_code=201)
 
 
 @router.get("/api/v1/projects/", summary="The projects this key can see (its own)")
-def list_projects(request: Request, ctx: CtxDep, paging: PagingDep) -> dict[str, Any]:
+def list_projects(request: Request, ctx: CtxDep, paging: PagingDep) -> FastJSON:
     project = ctx.session.get(Project, ctx.project_id)
     rows = [project_to_dict(project)] if project and paging.page == 1 else []
-    return paginated(request, paging, 1, rows)
+    return FastJSON(paginated(request, paging, 1, rows))
 
 
 @router.get("/api/v1/projects/{id}/", summary="One project")
-def get_project(id: PathId, ctx: CtxDep) -> dict[str, Any]:
+def get_project(id: PathId, ctx: CtxDep) -> FastJSON:
     if id != ctx.project_id:
         raise NotFound("id", f"no project with id {id} for this API key")
     project = ctx.session.get(Project, id)
     assert project is not None
-    return project_to_dict(project)
+    return FastJSON(project_to_dict(project))
 
 
 @router.post("/api/v1/agents/", status_code=201, summary="Create an agent")
-def create_agent_endpoint(body: AgentIn, ctx: CtxDep) -> dict[str, Any]:
+def create_agent_endpoint(body: AgentIn, ctx: CtxDep) -> FastJSON:
     if body.project is not None and body.project != ctx.project_id:
         raise NotFound("project", f"no project with id {body.project} for this API key")
     agent = create_agent(ctx.session, ctx.project_id, body.name, body.description)
     out = agent_to_dict(agent)
     ctx.commit()
-    return out
+    return FastJSON(out, status_code=201)
 
 
 @router.get("/api/v1/agents/", summary="List agents")
-def list_agents(request: Request, ctx: CtxDep, paging: PagingDep) -> dict[str, Any]:
+def list_agents(request: Request, ctx: CtxDep, paging: PagingDep) -> FastJSON:
     stmt = select(Agent).where(Agent.project_id == ctx.project_id)
     count = ctx.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = ctx.session.scalars(stmt.order_by(Agent.id).offset(paging.offset).limit(paging.page_size)).all()
@@ -88,9 +94,9 @@ def list_agents(request: Request, ctx: CtxDep, paging: PagingDep) -> dict[str, A
             select(CallLog.agent_id, func.count()).where(CallLog.agent_id.in_([a.id for a in rows])).group_by(CallLog.agent_id)
         ).all()
     )
-    return paginated(request, paging, count, [agent_to_dict(a, counts.get(a.id, 0)) for a in rows])
+    return FastJSON(paginated(request, paging, count, [agent_to_dict(a, counts.get(a.id, 0)) for a in rows]))
 
 
 @router.get("/api/v1/agents/{id}/", summary="One agent")
-def get_agent_endpoint(id: PathId, ctx: CtxDep) -> dict[str, Any]:
-    return agent_to_dict(get_agent(ctx.session, ctx.project_id, id, field="id"))
+def get_agent_endpoint(id: PathId, ctx: CtxDep) -> FastJSON:
+    return FastJSON(agent_to_dict(get_agent(ctx.session, ctx.project_id, id, field="id")))

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from judgelab.calls.transcripts import looks_like_text_transcript
 from judgelab.errors import FieldError, InvalidInput
 
@@ -61,15 +63,25 @@ def read_calls(path: Path, fmt: str = "auto") -> tuple[str, list[tuple[int, Any]
     return fmt, *_read_text(text, path)
 
 
-def _read_jsonl(text: str) -> tuple[list[tuple[int, Any]], list[FieldError]]:
-    out, errors = [], []
+def parse_jsonl(text: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) per non-blank line; a line that is not JSON yields a FieldError."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            out.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            errors.append(FieldError("", f"not valid JSON ({exc.msg})", number))
+            yield number, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, FieldError("", f"not valid JSON ({str(exc).split(':')[0]})", number)
+
+
+def _read_jsonl(text: str) -> tuple[list[tuple[int, Any]], list[FieldError]]:
+    out: list[tuple[int, Any]] = []
+    errors: list[FieldError] = []
+    for number, value in parse_jsonl(text):
+        if isinstance(value, FieldError):
+            errors.append(value)
+        else:
+            out.append((number, value))
     return out, errors
 
 
@@ -141,6 +153,6 @@ def _read_text(text: str, path: Path) -> tuple[list[tuple[int, Any]], list[Field
     return out, []
 
 
-def iter_lines_for_export(records: Iterator[dict[str, Any]]) -> Iterator[str]:
+def export_lines(records: Iterator[dict[str, Any]]) -> Iterator[str]:
     for record in records:
         yield json.dumps(record, ensure_ascii=False) + "\n"

@@ -7,23 +7,17 @@ their stored values. A bulk request is all-or-nothing: any bad line rejects the 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
 
 from judgelab.calls import transcripts as tx
 from judgelab.config import Settings
-from judgelab.db.models import Agent, CallLog
-from judgelab.db.types import utcnow
-from judgelab.errors import FieldError, InvalidInput, from_pydantic
+from judgelab.db.models import CallLog
+from judgelab.errors import FieldError, from_pydantic
 from judgelab.jsonutil import check_json_value, stable_hash
-from judgelab.projects.service import resolve_agent
 
 MAX_ID = 2**31 - 1
 
@@ -168,148 +162,3 @@ def content_hash(values: dict[str, Any]) -> str:
 
 def call_content_hash(c: CallLog) -> str:
     return content_hash({name: getattr(c, name) for name in _HASHED})
-
-
-@dataclass
-class UpsertOutcome:
-    ids: list[int]  # in input order
-    created: int
-    updated: int
-
-
-def upsert_calls(
-    session: Session,
-    project_id: int,
-    prepared: list[PreparedCall],
-    *,
-    default_agent: int | str | None = None,
-    create_missing_agents: bool = False,
-    on_progress: Callable[[int], None] | None = None,
-) -> UpsertOutcome:
-    """Write prepared calls; raises InvalidInput (nothing written) when any of them is bad."""
-    errors = [e for p in prepared for e in p.errors]
-    agent_cache: dict[int | str, Agent] = {}
-    agent_ids: list[int | None] = []
-    for p in prepared:
-        ref = p.agent_ref if p.agent_ref is not None else default_agent
-        agent = None
-        if ref is None:
-            errors.append(FieldError("agent", "required: the agent's id or name", p.line))
-        elif ref in agent_cache:
-            agent = agent_cache[ref]
-        else:
-            try:
-                agent = resolve_agent(session, project_id, ref, create=create_missing_agents)
-                agent_cache[ref] = agent
-            except InvalidInput as exc:
-                errors += [FieldError(e.field, e.message, p.line) for e in exc.errors]
-        agent_ids.append(agent.id if agent else None)
-
-    seen: dict[tuple[int, str], int | None] = {}
-    for p, agent_id in zip(prepared, agent_ids):
-        if agent_id is None or p.call_id is None:
-            continue
-        key = (agent_id, p.call_id)
-        if key in seen:
-            first = seen[key]
-            errors.append(
-                FieldError("call_id", f"{p.call_id!r} appears twice for this agent in one request (first at line {first})", p.line)
-            )
-        seen[key] = p.line
-    if errors:
-        raise InvalidInput(errors=errors)
-
-    existing = _existing_ids(session, seen.keys())
-    for p, agent_id in zip(prepared, agent_ids):
-        if p.call_id is not None and (agent_id, p.call_id) in existing:
-            continue
-        if not p.has_transcript:
-            errors.append(FieldError("transcript_json", "required for a new call (a list of turns, or `transcript` as text)", p.line))
-    if errors:
-        raise InvalidInput(errors=errors)
-
-    now = utcnow()
-    ids: list[int | None] = [None] * len(prepared)
-    new_rows: list[dict[str, Any]] = []
-    new_positions: list[int] = []
-    to_update: dict[int, list[int]] = {}
-    for i, (p, agent_id) in enumerate(zip(prepared, agent_ids)):
-        assert agent_id is not None
-        key = (agent_id, p.call_id) if p.call_id is not None else None
-        if key is not None and key in existing:
-            to_update.setdefault(existing[key], []).append(i)
-            continue
-        row = _new_row(project_id, agent_id, p, now)
-        new_rows.append(row)
-        new_positions.append(i)
-
-    done = 0
-    table = CallLog.__table__
-    for start in range(0, len(new_rows), 2000):
-        chunk = new_rows[start : start + 2000]
-        # Plain executemany: RETURNING would make SQLite insert row by row. Ids are read back below.
-        session.execute(insert(table), [_columns(row) for row in chunk])
-        done += len(chunk)
-        if on_progress:
-            on_progress(done)
-    if new_rows:
-        created = _existing_ids(session, [(row["agent_id"], row["call_id"]) for row in new_rows])
-        for pos, row in zip(new_positions, new_rows):
-            ids[pos] = created[(row["agent_id"], row["call_id"])]
-
-    if to_update:
-        for row in session.scalars(select(CallLog).where(CallLog.id.in_(list(to_update)))):
-            for i in to_update[row.id]:
-                for name, value in prepared[i].values.items():
-                    setattr(row, name, value)
-                ids[i] = row.id
-            row.content_hash = call_content_hash(row)
-        session.flush()
-        if on_progress:
-            on_progress(done + len(to_update))
-    return UpsertOutcome([i for i in ids if i is not None], created=len(new_rows), updated=len(prepared) - len(new_rows))
-
-
-def _new_row(project_id: int, agent_id: int, p: PreparedCall, now: datetime) -> dict[str, Any]:
-    v = p.values
-    row: dict[str, Any] = {
-        "project_id": project_id,
-        "agent_id": agent_id,
-        "call_id": p.call_id or uuid.uuid4().hex,
-        "timestamp": v.get("timestamp") or now,
-        "transcript": v.get("transcript", ""),
-        "transcript_json": v.get("transcript_json", []),
-        "call_ended_reason": v.get("call_ended_reason"),
-        "duration": v.get("duration"),
-        "meta": v.get("meta", {}),
-        "dynamic_variables": v.get("dynamic_variables", {}),
-        "voice_recording_url": v.get("voice_recording_url"),
-        "agent_description": v.get("agent_description"),
-        "created_at": now,
-        "updated_at": now,
-    }
-    row["content_hash"] = content_hash(row)
-    return row
-
-
-def _columns(row: dict[str, Any]) -> dict[str, Any]:
-    """Attribute names to column names (the ORM's `meta` is the `metadata` column)."""
-    out = dict(row)
-    out["metadata"] = out.pop("meta")
-    return out
-
-
-def _existing_ids(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    by_agent: dict[int, list[str]] = {}
-    for agent_id, call_id in keys:
-        by_agent.setdefault(agent_id, []).append(call_id)
-    found: dict[tuple[int, str], int] = {}
-    for agent_id, call_ids in by_agent.items():
-        for start in range(0, len(call_ids), 500):
-            chunk = call_ids[start : start + 500]
-            rows = session.execute(
-                select(CallLog.id, CallLog.call_id).where(CallLog.agent_id == agent_id, CallLog.call_id.in_(chunk))
-            )
-            for call_pk, call_id in rows:
-                found[(agent_id, call_id)] = call_pk
-    return found

@@ -24,8 +24,8 @@ class CallFilters:
     timestamp_lte: datetime | None = None
 
 
-def _filtered(session: Session, project_id: int, f: CallFilters, what: Any) -> Select[Any]:
-    stmt = select(what).where(CallLog.project_id == project_id)
+def _filtered(session: Session, project_id: int, f: CallFilters, stmt: Select[Any]) -> Select[Any]:
+    stmt = stmt.where(CallLog.project_id == project_id)
     if f.agent_id is not None:
         get_agent(session, project_id, f.agent_id)  # an unknown agent is a 404, not an empty list
         stmt = stmt.where(CallLog.agent_id == f.agent_id)
@@ -40,17 +40,60 @@ def _filtered(session: Session, project_id: int, f: CallFilters, what: Any) -> S
 
 
 def count_calls(session: Session, project_id: int, f: CallFilters) -> int:
-    return session.scalar(_filtered(session, project_id, f, func.count(CallLog.id))) or 0
+    return session.scalar(_filtered(session, project_id, f, select(func.count(CallLog.id)))) or 0
 
 
-def list_calls(session: Session, project_id: int, f: CallFilters, *, offset: int, limit: int) -> list[CallLog]:
-    stmt = (
-        _filtered(session, project_id, f, CallLog)
-        .order_by(CallLog.timestamp.desc(), CallLog.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
+# Plain columns rather than ORM objects: a page of calls is mostly transcript, and building
+# identity-mapped objects for it costs more than the query.
+_COLUMNS = (
+    CallLog.id, CallLog.call_id, CallLog.agent_id, CallLog.project_id, CallLog.timestamp, CallLog.duration,
+    CallLog.call_ended_reason, CallLog.transcript, CallLog.transcript_json, CallLog.meta, CallLog.dynamic_variables,
+    CallLog.voice_recording_url, CallLog.agent_description, CallLog.created_at, CallLog.updated_at,
+    Agent.name.label("agent_name"), Agent.description.label("agent_default_description"),
+)
+
+
+def list_call_dicts(session: Session, project_id: int, f: CallFilters, *, offset: int, limit: int) -> list[dict[str, Any]]:
+    """A page of calls, newest first, as API dicts with their latest results."""
+    stmt = _filtered(session, project_id, f, select(*_COLUMNS).join(Agent, Agent.id == CallLog.agent_id))
+    rows = session.execute(stmt.order_by(CallLog.timestamp.desc(), CallLog.id.desc()).offset(offset).limit(limit)).all()
+    return _with_results(session, rows)
+
+
+def get_call_dict(session: Session, project_id: int, call_id: int) -> dict[str, Any]:
+    get_call(session, project_id, call_id)
+    rows = session.execute(select(*_COLUMNS).join(Agent, Agent.id == CallLog.agent_id).where(CallLog.id == call_id)).all()
+    return _with_results(session, rows)[0]
+
+
+def _with_results(session: Session, rows: Any) -> list[dict[str, Any]]:
+    results = latest_results(session, [r.id for r in rows])
+    names = metric_names(session, {r.metric_id for rs in results.values() for r in rs})
+    return [
+        _row_to_dict(row, [result_to_dict(r, names.get(r.metric_id)) for r in results.get(row.id, [])]) for row in rows
+    ]
+
+
+def _row_to_dict(r: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "call_id": r.call_id,
+        "agent": r.agent_id,
+        "agent_name": r.agent_name,
+        "project": r.project_id,
+        "timestamp": r.timestamp.isoformat(),
+        "duration": r.duration,
+        "call_ended_reason": r.call_ended_reason,
+        "transcript": r.transcript,
+        "transcript_json": r.transcript_json,
+        "metadata": r.meta,
+        "dynamic_variables": r.dynamic_variables,
+        "voice_recording_url": r.voice_recording_url,
+        "agent_description": r.agent_description if r.agent_description is not None else r.agent_default_description,
+        "created_at": r.created_at.isoformat(),
+        "updated_at": r.updated_at.isoformat(),
+        "evaluation": {"metrics": results},
+    }
 
 
 def get_call(session: Session, project_id: int, call_id: int, field: str = "id") -> CallLog:
@@ -107,37 +150,6 @@ def metric_names(session: Session, metric_ids: set[int]) -> dict[int, str]:
     return dict(session.execute(select(Metric.id, Metric.name).where(Metric.id.in_(metric_ids))).all())
 
 
-def calls_to_dicts(session: Session, calls: list[CallLog]) -> list[dict[str, Any]]:
-    results = latest_results(session, [c.id for c in calls])
-    names = metric_names(session, {r.metric_id for rs in results.values() for r in rs})
-    return [
-        call_to_dict(c, [result_to_dict(r, names.get(r.metric_id)) for r in results.get(c.id, [])]) for c in calls
-    ]
-
-
-def call_to_dict(c: CallLog, results: list[dict[str, Any]]) -> dict[str, Any]:
-    agent: Agent = c.agent
-    return {
-        "id": c.id,
-        "call_id": c.call_id,
-        "agent": c.agent_id,
-        "agent_name": agent.name,
-        "project": c.project_id,
-        "timestamp": c.timestamp.isoformat(),
-        "duration": c.duration,
-        "call_ended_reason": c.call_ended_reason,
-        "transcript": c.transcript,
-        "transcript_json": c.transcript_json,
-        "metadata": c.meta,
-        "dynamic_variables": c.dynamic_variables,
-        "voice_recording_url": c.voice_recording_url,
-        "agent_description": c.agent_description if c.agent_description is not None else agent.description,
-        "created_at": c.created_at.isoformat(),
-        "updated_at": c.updated_at.isoformat(),
-        "evaluation": {"metrics": results},
-    }
-
-
 def export_record(c: CallLog) -> dict[str, Any]:
     """One JSONL line that `import` reads back to exactly this call."""
     return {
@@ -159,7 +171,7 @@ def iter_export(session: Session, project_id: int, f: CallFilters, batch: int = 
     last = (datetime.min, 0)
     first = True
     while True:
-        stmt = _filtered(session, project_id, f, CallLog).order_by(CallLog.timestamp, CallLog.id).limit(batch)
+        stmt = _filtered(session, project_id, f, select(CallLog)).order_by(CallLog.timestamp, CallLog.id).limit(batch)
         if not first:
             stmt = stmt.where(
                 (CallLog.timestamp > last[0]) | ((CallLog.timestamp == last[0]) & (CallLog.id > last[1]))

@@ -58,15 +58,21 @@ def format_clock(seconds: float) -> str:
 def render_text(turns: list[dict[str, Any]]) -> str:
     """The plain-text transcript: one line per turn, with a clock when the turn has a start time."""
     lines = []
+    labels = _LABELS
     for turn in turns:
         content = turn.get("content")
         if not content and turn.get("tool_calls"):
             content = "; ".join(_describe_tool_call(c) for c in turn["tool_calls"] if isinstance(c, dict))
-        text = "" if content is None else str(content)
+        text = "" if content is None else content if content.__class__ is str else str(content)
+        role = turn.get("role", "")
+        label = labels.get(role) or speaker_label(str(role))
         start = turn.get("start_time")
-        label = speaker_label(str(turn.get("role", "")))
-        if start.__class__ is float or (isinstance(start, (int, float)) and not isinstance(start, bool)):
-            lines.append(f"[{format_clock(start)}] {label}: {text}")
+        if start.__class__ is float or start.__class__ is int:
+            total = int(start)
+            if total < 3600:
+                lines.append("[%02d:%02d] %s: %s" % (total // 60, total % 60, label, text))
+            else:
+                lines.append(f"[{format_clock(start)}] {label}: {text}")
         else:
             lines.append(f"{label}: {text}")
     return "\n".join(lines)
@@ -88,6 +94,30 @@ def native_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[st
     turns: list[dict[str, Any]] = []
     errors: list[FieldError] = []
     for i, item in enumerate(raw):
+        # Fast path for the common, well-formed turn; anything unusual takes the checked path below.
+        if item.__class__ is dict:
+            role, content = item.get("role"), item.get("content")
+            st, et = item.get("start_time"), item.get("end_time")
+            if (
+                role.__class__ is str
+                and role.strip()
+                and (content is None or content.__class__ is str)
+                and (st is None or ((st.__class__ is float or st.__class__ is int) and 0 <= st < 1e9))
+                and (et is None or ((et.__class__ is float or et.__class__ is int) and 0 <= et < 1e9))
+            ):
+                # The payload was parsed for this request alone, so normalising in place is safe.
+                if st.__class__ is int:
+                    item["start_time"] = float(st)
+                elif st is None:
+                    item["start_time"] = None
+                if et.__class__ is int:
+                    item["end_time"] = float(et)
+                elif et is None:
+                    item["end_time"] = None
+                if content is None:
+                    item["content"] = None
+                turns.append(item)
+                continue
         where = f"{field}[{i}]"
         if not isinstance(item, dict):
             errors.append(FieldError(where, f"expected an object with role and content, got {_kind(item)}"))

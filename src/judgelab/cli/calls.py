@@ -9,13 +9,30 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from judgelab.calls.files import FORMATS, read_calls
-from judgelab.calls.ingest import prepare_call, upsert_calls
-from judgelab.calls.queries import CallFilters, count_calls, iter_export, list_calls
-from judgelab.cli.common import console, err_console, find_project, friendly_errors, session_scope
+from judgelab.calls.queries import (
+    CallFilters,
+    count_calls,
+    iter_export,
+    list_call_dicts,
+)
+from judgelab.calls.writer import import_payloads
+from judgelab.cli.common import (
+    console,
+    err_console,
+    find_project,
+    friendly_errors,
+    session_scope,
+)
 from judgelab.config import get_settings
 from judgelab.errors import InvalidInput
 from judgelab.projects.service import get_or_create_project, resolve_agent
@@ -40,29 +57,20 @@ def import_file(
     """Import calls: native JSONL, OpenAI message lists (e.g. tau-bench), or Agent:/User: text. All or nothing."""
     settings = get_settings()
     fmt, payloads, errors = read_calls(file, format)
-    with _progress() as progress:
-        task = progress.add_task("checking", total=len(payloads))
-        prepared = []
-        for i, (number, payload) in enumerate(payloads, start=1):
-            prepared.append(prepare_call(payload, settings, line=number))
-            if i % 500 == 0 or i == len(payloads):
-                progress.update(task, completed=i)
-        errors += [e for p in prepared for e in p.errors]
-        if errors:
-            raise InvalidInput(errors=sorted(errors, key=lambda e: e.line or 0))
-        if not prepared:
-            raise InvalidInput("file", f"{file} holds no calls")
-        with session_scope() as session:
-            proj, _ = get_or_create_project(session, project)
-            resolve_agent(session, proj.id, agent, create=True)
-            write = progress.add_task("importing", total=len(prepared))
-            outcome = upsert_calls(
-                session, proj.id, prepared, default_agent=agent, create_missing_agents=True,
-                on_progress=lambda n: progress.update(write, completed=n),
-            )
-            progress.update(write, completed=len(prepared))
+    # Lines that did not parse travel with the rest, so one report names every bad line.
+    payloads = sorted([*payloads, *((e.line or 0, e) for e in errors)], key=lambda item: item[0])
+    if not payloads:
+        raise InvalidInput("file", f"{file} holds no calls")
+    with _progress() as progress, session_scope() as session:
+        task = progress.add_task("importing", total=len(payloads))
+        proj, _ = get_or_create_project(session, project)
+        resolve_agent(session, proj.id, agent, create=True)
+        outcome = import_payloads(
+            session, proj.id, payloads, settings, default_agent=agent, create_missing_agents=True,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )
     console.print(
-        f"Imported {len(prepared)} calls from {file.name} ({fmt}) into project {project!r}: "
+        f"Imported {len(payloads)} calls from {file.name} ({fmt}) into project {project!r}: "
         f"{outcome.created} new, {outcome.updated} updated.",
         highlight=False,
     )
@@ -114,19 +122,19 @@ def list_(
             search=search, timestamp_gte=since, timestamp_lte=until,
         )
         total = count_calls(session, proj.id, f)
-        rows = list_calls(session, proj.id, f, offset=(page - 1) * page_size, limit=page_size)
+        rows = list_call_dicts(session, proj.id, f, offset=(page - 1) * page_size, limit=page_size)
         if as_json:
-            print(json.dumps({"count": total, "results": [{"id": c.id, "call_id": c.call_id, "agent": c.agent.name,
-                              "timestamp": c.timestamp.isoformat(), "turns": len(c.transcript_json)} for c in rows]}))
+            print(json.dumps({"count": total, "results": [{"id": c["id"], "call_id": c["call_id"], "agent": c["agent_name"],
+                              "timestamp": c["timestamp"], "turns": len(c["transcript_json"])} for c in rows]}))
             return
         table = Table(title=f"{total} calls in {proj.name!r}" + (f" matching {search!r}" if search else ""))
         for col in ("id", "call id", "agent", "time (UTC)", "turns", "duration", "first words"):
             table.add_column(col, overflow="fold", no_wrap=col != "first words")
         for c in rows:
-            first = next((t.get("content") or "" for t in c.transcript_json if t.get("role") in ("user", "agent")), "")
+            first = next((t.get("content") or "" for t in c["transcript_json"] if t.get("role") in ("user", "agent")), "")
             table.add_row(
-                str(c.id), c.call_id, c.agent.name, c.timestamp.strftime("%Y-%m-%d %H:%M"), str(len(c.transcript_json)),
-                f"{c.duration:.0f}s" if c.duration is not None else "-", first[:40],
+                str(c["id"]), c["call_id"], c["agent_name"], c["timestamp"][:16].replace("T", " "),
+                str(len(c["transcript_json"])), f"{c['duration']:.0f}s" if c["duration"] is not None else "-", first[:40],
             )
         console.print(table)
         if total > page * page_size:

@@ -70,7 +70,8 @@ class CallLog(Base):
     __table_args__ = (
         UniqueConstraint("agent_id", "call_id"),
         Index("ix_call_logs_project_ts", "project_id", "timestamp", "id"),
-        Index("ix_call_logs_agent_ts", "agent_id", "timestamp", "id"),
+        # Leading with project_id lets the planner serve agent-filtered lists and counts from the index.
+        Index("ix_call_logs_project_agent_ts", "project_id", "agent_id", "timestamp", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

@@ -3,8 +3,8 @@
 Revision ID: 0001
 Revises: 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from judgelab.db.types import JSONType, UTCDateTime
 
@@ -74,7 +74,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('agent_id', 'call_id', name=op.f('uq_call_logs_agent_id_call_id'))
     )
     with op.batch_alter_table('call_logs', schema=None) as batch_op:
-        batch_op.create_index('ix_call_logs_agent_ts', ['agent_id', 'timestamp', 'id'], unique=False)
+        batch_op.create_index('ix_call_logs_project_agent_ts', ['project_id', 'agent_id', 'timestamp', 'id'], unique=False)
         batch_op.create_index('ix_call_logs_project_ts', ['project_id', 'timestamp', 'id'], unique=False)
 
     op.create_table('metrics',
@@ -287,7 +287,7 @@ def downgrade() -> None:
     op.drop_table('metrics')
     with op.batch_alter_table('call_logs', schema=None) as batch_op:
         batch_op.drop_index('ix_call_logs_project_ts')
-        batch_op.drop_index('ix_call_logs_agent_ts')
+        batch_op.drop_index('ix_call_logs_project_agent_ts')
 
     op.drop_table('call_logs')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
