@@ -55,6 +55,7 @@ def test_bad_query_values(api: Api) -> None:
         ({"agent": "AGENT", "transcript_json": []}, None),
         ({"agent": "AGENT", "transcript_type": "vapi", "transcript": "User: x"}, "transcript_type"),
         ({"agent": "AGENT", "transcript": "hello there"}, "transcript"),
+        ({"agent": "AGENT", "transcript_type": "text", "transcript_json": [{"role": "user", "content": "x"}]}, "transcript"),
         ({"agent": "AGENT", "transcript": "User: x", "metadata": [1, 2]}, "metadata"),
         ({"agent": "AGENT", "transcript": "User: x", "dynamic_variables": "x"}, "dynamic_variables"),
         ({"agent": "AGENT", "transcript": "User: x", "duration": "long"}, "duration"),

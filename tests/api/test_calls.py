@@ -199,3 +199,20 @@ def test_export_round_trips_through_import(api: Api, other_api: Api) -> None:
     # Importing the same file again changes nothing either.
     assert other_api.post("/api/v1/call-logs/import/", content=exported).json()["updated"] == 2
     assert other_api.get("/api/v1/call-logs/export/").text == exported
+
+
+def test_search_tokens_match_the_index_on_both_databases(api: Api) -> None:
+    agent = api.agent()
+    api.call(agent, "u1", "Please check user_id 42 at the Café Zürich")
+    api.call(agent, "u2", "Nothing relevant here")
+    for query, expected in (
+        ("user_id", 1),  # the underscore splits words for both indexes: never a phrase query
+        ("CAFÉ", 1),
+        ("cafe", 0),  # accents count on both databases (PostgreSQL's `simple` parser keeps them)
+        ("zürich 42", 1),
+        ("café's", 0),  # "café" and "s": no call holds a lone "s"
+        ("agent-nonexistent", 0),
+    ):
+        r = api.get("/observability/v1/call-logs-external/", params={"search": query})
+        assert r.status_code == 200, (query, r.text)
+        assert r.json()["count"] == expected, query

@@ -45,6 +45,8 @@ def test_keys_create_prints_the_key_last(cli: None, db: Database) -> None:
         assert found is not None and found.project.name == "demo"
     code, out = run("keys", "create", "--project", "demo")
     assert code == 0 and "Project 'demo'" in out
+    code, out = run("keys", "create", "--project", "demo", "--name", "n" * 201)
+    assert code == 2 and "limit is 200" in out
 
 
 def test_import_airline_list_search_and_reimport(cli: None) -> None:

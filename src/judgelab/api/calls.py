@@ -26,6 +26,7 @@ from judgelab.feedback.votes import VoteIn, feedback_to_dict, mark_vote
 from judgelab.metrics.service import get_metric
 
 router = APIRouter(tags=["call logs"])
+BULK_ROWS = 1000  # imports at least this large refresh the planner's statistics
 
 
 def _filters(
@@ -130,6 +131,8 @@ async def import_calls(
 def _import_text(ctx: Ctx, text: str, default_agent: int | str | None) -> UpsertOutcome:
     outcome = import_payloads(ctx.session, ctx.project_id, parse_jsonl(text), ctx.settings, default_agent=default_agent)
     ctx.commit()
+    if outcome.created >= BULK_ROWS:
+        ctx.db.refresh_statistics()
     return outcome
 
 

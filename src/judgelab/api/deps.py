@@ -26,6 +26,7 @@ class Ctx:
     project_id: int
     key_name: str
     settings: Settings
+    db: Database
 
     def commit(self) -> None:
         self.session.commit()
@@ -70,7 +71,7 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
         cache.put(key, found)
     session = db.sessionmaker()
     try:
-        yield Ctx(session, found[0], found[1], request.app.state.settings)
+        yield Ctx(session, found[0], found[1], request.app.state.settings, db)
     finally:
         session.close()
 

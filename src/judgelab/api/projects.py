@@ -52,7 +52,7 @@ def agent_to_dict(a: Agent, num_calls: int | None = None) -> dict[str, Any]:
 @router.post("/api/v1/projects/", status_code=201, summary="Create a project; the answer holds its first API key, once")
 def create_project_endpoint(body: ProjectIn, ctx: CtxDep) -> FastJSON:
     project = create_project(ctx.session, body.name, body.description)
-    new_key = create_api_key(ctx.session, project, name=f"created by {ctx.key_name}")
+    new_key = create_api_key(ctx.session, project, name=f"created by {ctx.key_name}"[:200])
     out = {**project_to_dict(project), "api_key": new_key.key}
     ctx.commit()
     return FastJSON(out, status_code=201)

@@ -85,6 +85,8 @@ def prepare_call(payload: Any, settings: Settings, line: int | None = None) -> P
         data.transcript_json if isinstance(data.transcript_json, str) and ttype == "text" else None
     )
 
+    if ttype == "text" and text_source is None and data.transcript_json is not None:
+        errors.append(FieldError("transcript", "transcript_type 'text' needs the transcript as plain text in `transcript`"))
     turns: list[dict[str, Any]] | None = None
     system_prompt: str | None = None
     if ttype is not None and not errors:

@@ -61,7 +61,7 @@ def import_file(
     payloads = sorted([*payloads, *((e.line or 0, e) for e in errors)], key=lambda item: item[0])
     if not payloads:
         raise InvalidInput("file", f"{file} holds no calls")
-    with _progress() as progress, session_scope() as session:
+    with _progress() as progress, session_scope(bulk=len(payloads) >= 1000) as session:
         task = progress.add_task("importing", total=len(payloads))
         proj, _ = get_or_create_project(session, project)
         resolve_agent(session, proj.id, agent, create=True)

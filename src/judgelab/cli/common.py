@@ -27,11 +27,14 @@ def database() -> Database:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
+def session_scope(*, bulk: bool = False) -> Iterator[Session]:
+    """A committed-or-rolled-back session; `bulk` refreshes planner statistics after the commit."""
     db = database()
     try:
         with db.session() as session:
             yield session
+        if bulk:
+            db.refresh_statistics()
     finally:
         db.dispose()
 

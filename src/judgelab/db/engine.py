@@ -37,6 +37,12 @@ class Database:
         with self.sessionmaker() as session, session.begin():
             yield session
 
+    def refresh_statistics(self) -> None:
+        """After a bulk write: let the query planner see the new row counts, or it may pick the
+        wrong index for filtered lists (cheap: SQLite's `optimize` only re-analyses what changed)."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA optimize" if self.dialect == "sqlite" else "ANALYZE call_logs")
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -9,7 +9,9 @@ from sqlalchemy import ColumnElement, func, literal_column, select, text
 from judgelab.db.models import CallLog
 from judgelab.errors import InvalidInput
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits only: the underscore is a separator for both FTS5 and PostgreSQL's parser, and
+# a token that FTS5 would split in two becomes a phrase query, which the index cannot answer.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_SEARCH_WORDS = 32
 
 

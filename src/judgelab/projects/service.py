@@ -62,6 +62,8 @@ class NewKey:
 
 
 def create_api_key(session: Session, project: Project, name: str = "") -> NewKey:
+    if len(name or "") > 200:
+        raise InvalidInput("name", f"is {len(name)} characters; the limit is 200")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(project_id=project.id, name=name or "", prefix=key[:10], key_hash=hash_key(key))
     session.add(row)

@@ -221,7 +221,7 @@ def _create_full_text_search() -> None:
     if dialect == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE call_logs_fts USING fts5("
-            "transcript, content='call_logs', content_rowid='id', tokenize='unicode61 remove_diacritics 2', detail=none)"
+            "transcript, content='call_logs', content_rowid='id', tokenize='unicode61 remove_diacritics 0', detail=none)"
         )
         # External-content FTS tables are kept in step by triggers, so every writer stays correct.
         op.execute(
