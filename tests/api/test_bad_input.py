@@ -64,6 +64,7 @@ def test_bad_query_values(api: Api) -> None:
         ({"agent": "AGENT", "transcript": "User: x", "call_id": "x" * 201}, "call_id"),
         ({"agent": "AGENT", "transcript": "User: x", "call_ended_reason": "r" * 300}, "call_ended_reason"),
         ({"agent": "AGENT", "transcript": "User: \u0000 nul"}, "transcript_json"),
+        ({"agent": "AGENT", "transcript": "User: x", "call_id": "a\u0000b"}, "call_id"),
         ({"agent": "AGENT", "transcript": "User: x", "metadata": {"k": "\u0000"}}, "metadata"),
         ({"agent": "AGENT", "transcript": "User: x", "metadata": {"big": "y" * 300_000}}, "metadata"),
         ({"agent": 2**40, "transcript": "User: x"}, "agent"),

@@ -148,6 +148,8 @@ def prepare_call(payload: Any, settings: Settings, line: int | None = None) -> P
             errors.append(FieldError(name, "contains a NUL character (\\u0000), which cannot be stored"))
 
     call_id = str(data.call_id) if data.call_id is not None else None
+    if call_id is not None and "\x00" in call_id:
+        errors.append(FieldError("call_id", "contains a NUL character (\\u0000), which cannot be stored"))
     agent_ref: int | str | None = data.agent_id if data.agent_id is not None else data.agent
     for e in errors:
         e.line = line
