@@ -1,5 +1,10 @@
 """Store benchmark: bulk import and list / filter / search latency, SQLite and PostgreSQL side by side.
 
+The 200 airline calls are imported last, so they are the newest: unfiltered pages show them
+(about 27 KB of JSON per call, with the agent's 6 KB policy); agent-filtered pages show synthetic
+calls (about 13 KB each). Response sizes are printed beside the latencies, which include the
+client reading the whole response.
+
     .venv/bin/python bench/store.py            # 100 000 synthetic calls + the 200 airline calls
     .venv/bin/python bench/store.py --calls 20000
 
@@ -167,6 +172,8 @@ class LiveServer:
         )
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     return base
@@ -179,17 +186,17 @@ class LiveServer:
         self.proc.wait(10)
 
 
-def timed(client: Any, headers: dict[str, str], url: str, params: dict[str, Any], reps: int) -> tuple[float, float, int]:
-    samples, count = [], -1
+def timed(client: Any, headers: dict[str, str], url: str, params: dict[str, Any], reps: int) -> tuple[float, float, int, int]:
+    samples, count, size = [], -1, 0
     client.get(url, params=params, headers=headers)  # warm
     for _ in range(reps):
         t0 = time.perf_counter()
         r = client.get(url, params=params, headers=headers)
         samples.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200, r.text
-        count = r.json()["count"]
+        count, size = r.json()["count"], len(r.content)
     samples.sort()
-    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))], count
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))], count, size
 
 
 def run_backend(name: str, n_calls: int, reps: int) -> dict[str, Any] | None:
@@ -285,10 +292,12 @@ def main() -> None:
     row("  ratio to target 2000/s", lambda r: f"{r['import_calls'] / r['import_s'] / 2000:.2f}x")
     if all("airline_s" in results[b] for b in names):
         row("airline 200 calls import (s)", lambda r: f"{r['airline_s']:.2f}")
-    print(f"\n{'query p50 / p95 ms (count)':34}" + "".join(f"{b:>22}" for b in names))
+    print(f"\n{'query: p50 / p95 ms (count; KB)':34}" + "".join(f"{b:>30}" for b in names))
     for label in results[names[0]]["queries"]:
-        row(label, lambda r, label=label: "{:.1f} / {:.1f} ({:,})".format(*r["queries"][label]))
-    worst = {b: max(p95 for lbl, (_, p95, _) in results[b]["queries"].items() if not lbl.startswith("search")) for b in names}
+        print(f"{label:34}" + "".join(
+            "{:>30}".format("{:.1f} / {:.1f} ({:,}; {:,})".format(*results[b]["queries"][label][:3], results[b]["queries"][label][3] // 1024))
+            for b in names))
+    worst = {b: max(q[1] for lbl, q in results[b]["queries"].items() if not lbl.startswith("search")) for b in names}
     row("worst list/filter p95 ms", lambda r: f"{max(v[1] for k, v in r['queries'].items() if not k.startswith('search')):.1f}")
     row("  ratio to target 50 ms", lambda r: f"{max(v[1] for k, v in r['queries'].items() if not k.startswith('search')) / 50:.2f}x")
     row("rare word: LIKE scan ms (baseline)", lambda r: f"{r['scan_ms']:.0f}")

@@ -1,0 +1,146 @@
+"""The one wrapper around every provider: retries, concurrency and rate limits, cache, usage.
+
+Providers only translate; everything a production judge call needs around that lives here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from judgelab.judges.pricing import cost_usd, price_table
+from judgelab.judges.providers import Provider
+from judgelab.judges.types import ChatRequest, ChatResponse, ProviderError
+
+
+@dataclass
+class Usage:
+    requests: int = 0  # complete() calls answered, from the provider or the cache
+    provider_calls: int = 0  # calls that reached the provider, retries included
+    cache_hits: int = 0
+    retries: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+
+
+class ResponseCache(Protocol):
+    def get(self, key: str) -> ChatResponse | None: ...
+
+    def put(self, key: str, response: ChatResponse) -> None: ...
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self._items: dict[str, ChatResponse] = {}
+
+    def get(self, key: str) -> ChatResponse | None:
+        return self._items.get(key)
+
+    def put(self, key: str, response: ChatResponse) -> None:
+        self._items[key] = response
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` calls per second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = float(burst if burst is not None else max(1, int(rate)))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class JudgeClient:
+    """Wraps one provider. `model` names in requests are the provider's own; prices are looked up
+    as `provider/model`."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        max_concurrency: int = 8,
+        requests_per_second: float | None = None,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        cache: ResponseCache | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.provider = provider
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.cache = cache
+        self.prices = prices if prices is not None else price_table()
+        self.usage = Usage()
+        self._sleep = sleep
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._limiter = RateLimiter(requests_per_second) if requests_per_second else None
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        key = request.cache_key(self.provider.name)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            self.usage.requests += 1
+            self.usage.cache_hits += 1
+            return replace(hit, cached=True)
+        response = await self._with_retries(request)
+        self.usage.requests += 1
+        self.usage.input_tokens += response.input_tokens
+        self.usage.output_tokens += response.output_tokens
+        cost = cost_usd(f"{self.provider.name}/{request.model}", response.input_tokens, response.output_tokens, self.prices)
+        if cost is None:
+            self.usage.unpriced_calls += 1
+        else:
+            self.usage.cost_usd += cost
+        response.extra["cost_usd"] = cost
+        if self.cache is not None:
+            self.cache.put(key, response)
+        return response
+
+    async def _with_retries(self, request: ChatRequest) -> ChatResponse:
+        for attempt in range(1, self.max_attempts + 1):
+            async with self._slots:
+                if self._limiter is not None:
+                    await self._limiter.acquire()
+                self.usage.provider_calls += 1
+                try:
+                    return await self.provider.complete(request)
+                except ProviderError as exc:
+                    if not exc.retryable or attempt == self.max_attempts:
+                        self.usage.failures += 1
+                        raise
+                    delay = self._delay(attempt, exc.retry_after)
+            # Wait outside the slot, so a backing-off call does not hold concurrency from others.
+            self.usage.retries += 1
+            await self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        # Exponential backoff with full jitter, so many clients that failed together do not retry together.
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()

@@ -1,0 +1,50 @@
+"""The provider-neutral request and response every provider translates from and to."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from judgelab.jsonutil import stable_hash
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str  # the provider's own model name, without the `provider/` prefix
+    messages: tuple[ChatMessage, ...]
+    temperature: float = 0.0
+    max_tokens: int = 800
+    # A JSON schema the answer must follow; providers with a structured-output mode use it.
+    json_schema: dict[str, Any] | None = None
+
+    def cache_key(self, provider: str) -> str:
+        """Everything that can change the answer, hashed: the same key means the same question."""
+        return stable_hash({"provider": provider, **asdict(self)})
+
+
+@dataclass
+class ChatResponse:
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str = ""
+    finish_reason: str | None = None
+    cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A failed model call. `retryable` failures (429, 5xx, timeouts, dropped connections) are retried
+    by the client wrapper; others (bad request, auth) are not."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after

@@ -1,0 +1,1 @@
+"""Test tooling shipped with the package, so tests and benchmarks share it."""

@@ -1,0 +1,174 @@
+"""A local OpenAI-compatible HTTP server that plays the model, for tests and benchmarks.
+
+The real `openai` SDK talks to it over a real socket. It answers from a script (a queue or a rule
+over the request), with configurable latency, a concurrency limit answered with 429 past it, and
+injected faults: 500s, 429s, timeouts, malformed JSON bodies and truncated answers.
+
+    with FakeOpenAIServer(rule=lambda body: '{"result": true, "explanation": "ok"}') as server:
+        provider = OpenAIProvider(base_url=server.base_url, api_key="test")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+FAULTS = ("429", "500", "timeout", "malformed", "truncated")
+
+
+@dataclass
+class Fault:
+    """A scripted failure in place of an answer: one of FAULTS."""
+
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}")
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    answered: int = 0
+    rejected_busy: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    max_in_flight: int = 0
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeOpenAIServer:
+    def __init__(
+        self,
+        *,
+        answers: Iterable[str | Fault] | None = None,
+        rule: Callable[[dict[str, Any]], str | Fault] | None = None,
+        latency: float = 0.0,
+        max_concurrency: int | None = None,
+        fault_rates: dict[str, float] | None = None,
+        timeout_seconds: float = 30.0,
+        retry_after: float = 0.05,
+        seed: int = 0,
+        keep_bodies: bool = True,
+    ) -> None:
+        self.queue: deque[str | Fault] = deque(answers or [])
+        self.rule = rule
+        self.latency = latency
+        self.max_concurrency = max_concurrency
+        self.fault_rates = fault_rates or {}
+        self.timeout_seconds = timeout_seconds
+        self.retry_after = retry_after
+        self.keep_bodies = keep_bodies
+        self.stats = Stats()
+        self._random = random.Random(seed)
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.config.port}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake OpenAI server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+    def _next(self, body: dict[str, Any]) -> str | Fault:
+        with self._lock:
+            for kind, rate in self.fault_rates.items():
+                if self._random.random() < rate:
+                    return Fault(kind)
+            if self.queue:
+                return self.queue.popleft()
+        if self.rule is not None:
+            return self.rule(body)
+        return Fault("500")
+
+    async def _complete(self, request: Request) -> Response:
+        with self._lock:
+            self.stats.requests += 1
+            if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
+                self.stats.rejected_busy += 1
+                return _error(429, "too many concurrent requests", {"retry-after": str(self.retry_after)})
+            self._in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        try:
+            body = await request.json()
+            if self.keep_bodies:
+                self.stats.bodies.append(body)
+            answer = self._next(body)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if isinstance(answer, Fault):
+                with self._lock:
+                    self.stats.faults[answer.kind] = self.stats.faults.get(answer.kind, 0) + 1
+                return await self._fault(answer, body)
+            with self._lock:
+                self.stats.answered += 1
+            return JSONResponse(_completion(body, answer, "stop"))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _fault(self, fault: Fault, body: dict[str, Any]) -> Response:
+        if fault.kind == "429":
+            return _error(429, "rate limited", {"retry-after": str(self.retry_after)})
+        if fault.kind == "500":
+            return _error(500, "internal error")
+        if fault.kind == "timeout":
+            await asyncio.sleep(self.timeout_seconds)
+            return _error(504, "timed out")
+        if fault.kind == "malformed":
+            return Response('{"id": "x", "choices": [', media_type="application/json")
+        return JSONResponse(_completion(body, '{"result": tr', "length"))
+
+
+def _completion(body: dict[str, Any], content: str, finish_reason: str) -> dict[str, Any]:
+    prompt = json.dumps(body.get("messages", []))
+    return {
+        "id": f"chatcmpl-fake-{random.randrange(10**9)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": len(prompt) // 4 + 1,
+            "completion_tokens": len(content) // 4 + 1,
+            "total_tokens": len(prompt) // 4 + len(content) // 4 + 2,
+        },
+    }
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "fake_error", "code": status}}, status_code=status, headers=headers)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
