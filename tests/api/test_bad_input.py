@@ -32,6 +32,11 @@ def test_bad_query_values(api: Api) -> None:
     assert api.get(CALLS, params={"timestamp__gte": "yesterday"}).status_code == 422
     r = api.get(CALLS, params={"timestamp__gte": "2024-02-01", "timestamp__lte": "2024-01-01"})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "timestamp__gte"
+    # A bound without a zone is UTC, so it compares with one that has a zone.
+    r = api.get(CALLS, params={"timestamp__gte": "2024-02-01T00:00:00", "timestamp__lte": "2024-01-01T00:00:00+05:00"})
+    assert r.status_code == 400
+    r = api.get(CALLS, params={"timestamp__gte": "2024-01-01T00:00:00", "timestamp__lte": "2024-02-01T00:00:00+05:00"})
+    assert r.status_code == 200
     assert api.get(CALLS, params={"agent": 99}).status_code == 404
     assert api.get(CALLS, params={"agent": 2**40}).status_code == 422
     assert api.get(CALLS, params={"search": "!!!"}).status_code == 400

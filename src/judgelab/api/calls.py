@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -30,8 +30,15 @@ router = APIRouter(tags=["call logs"])
 BULK_ROWS = 1000  # imports at least this large refresh the planner's statistics
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """Times without a zone are UTC (so naive and aware bounds compare, on both databases)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def _filters(
-    ctx: CtxDep,
+    ctx: Ctx,
     agent: int | None,
     agent_id: int | None,
     project: int | None,
@@ -43,6 +50,7 @@ def _filters(
         raise InvalidInput("agent_id", "agent and agent_id name different agents; send one")
     if project is not None and project != ctx.project_id:
         raise NotFound("project", f"no project with id {project} for this API key")
+    timestamp__gte, timestamp__lte = _utc(timestamp__gte), _utc(timestamp__lte)
     if search is not None and len(search) > 1000:
         raise InvalidInput("search", "at most 1000 characters")
     if timestamp__gte and timestamp__lte and timestamp__gte > timestamp__lte:
@@ -53,9 +61,6 @@ def _filters(
         timestamp_gte=timestamp__gte,
         timestamp_lte=timestamp__lte,
     )
-
-
-FilterParams = dict[str, Any]
 
 
 def list_calls_endpoint(
