@@ -1,0 +1,137 @@
+"""Evaluate one metric version on one call.
+
+Pure with respect to storage: it takes the judged content and the call as the API shows it and
+returns an outcome; jobs decide where outcomes go. Every failure is an explicit error outcome
+with its reason, never a pass or a fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from judgelab.jsonutil import stable_hash
+from judgelab.judges.client import JudgeClient
+from judgelab.judges.types import ChatMessage, ChatRequest, ChatResponse, ProviderError
+from judgelab.judges.verdict import Verdict, VerdictError, build_request, parse_verdict
+from judgelab.metrics.definition import MetricContent
+
+# Bump when the judge request or the verdict rules change: cached results then stop matching.
+JUDGE_PROTOCOL = "judge-v1"
+NO_MODEL = (
+    "no judge model configured: set JUDGELAB_MODEL to provider/model (for example openai/gpt-4.1-mini) "
+    "or give the metric a `model`"
+)
+APPLIES = (
+    "Decide only whether the criterion below applies to this conversation at all, not whether the "
+    "conversation passes it. result true = it applies; false = it does not apply; null = cannot tell."
+)
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    score: float | None = None
+    explanation: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+
+    def add_usage(self, response: ChatResponse) -> None:
+        self.llm_calls += 0 if response.cached else 1
+        self.input_tokens += response.input_tokens
+        self.output_tokens += response.output_tokens
+        self.cost_usd += response.extra.get("cost_usd") or 0.0
+
+
+def cache_key(version_hash: str, model: str | None, call_hash: str) -> str:
+    """Same metric content, same model and parameters, same call: the same result may be reused."""
+    return stable_hash([JUDGE_PROTOCOL, version_hash, model, call_hash])
+
+
+ClientFor = Callable[[str], JudgeClient]  # provider name -> its client
+
+
+async def evaluate(content: MetricContent, call: dict[str, Any], client_for: ClientFor, default_model: str | None) -> Outcome:
+    model = content.model or default_model
+    if not model:
+        return Outcome(error=NO_MODEL)
+    out = Outcome(model=model)
+    if content.type != "llm_judge":
+        out.error = "custom_code metrics run in the sandbox, which this build does not have yet"
+        return out
+    provider, _, model_name = model.partition("/")
+    try:
+        client = client_for(provider)
+    except KeyError:
+        out.error = f"unknown provider {provider!r} in model {model!r}"
+        return out
+
+    trigger = await _trigger(content, call, client, model_name, out)
+    if trigger is False:
+        out.extra["trigger_failed"] = True
+        out.explanation = out.explanation or "the metric's trigger did not fire, so it does not apply (N/A)"
+        return out
+    if out.error:
+        return out
+    verdict = await _judge(client, model_name, content.description, content.eval_type, content.enum_values, call, out)
+    if verdict is not None:
+        out.value, out.score, out.explanation = verdict.value, verdict.score, verdict.explanation
+    return out
+
+
+async def _trigger(content: MetricContent, call: dict[str, Any], client: JudgeClient, model: str, out: Outcome) -> bool | None:
+    """True / False when a trigger decided; None when the metric always runs."""
+    if content.evaluation_trigger == "always":
+        return None
+    if content.evaluation_trigger == "automatic":
+        criterion = f"{APPLIES}\n\nCriterion:\n{content.description}"
+    elif content.trigger_type == "llm_judge":
+        criterion = f"{APPLIES}\n\nThe criterion applies when:\n{content.evaluation_trigger_prompt}"
+    else:
+        out.error = "custom_code triggers run in the sandbox, which this build does not have yet"
+        return None
+    verdict = await _judge(client, model, criterion, "binary_qualitative", None, call, out)
+    if verdict is None:
+        return None
+    out.extra["trigger_explanation"] = verdict.explanation
+    return verdict.value is not False
+
+
+async def _judge(
+    client: JudgeClient, model: str, criterion: str, eval_type: str, enum_values: list[str] | None,
+    call: dict[str, Any], out: Outcome,
+) -> Verdict | None:
+    """One judge question; an unusable answer is asked again once, saying what was wrong."""
+    request = build_request(model=model, criterion=criterion, eval_type=eval_type, enum_values=enum_values, call=call)
+    for attempt in (1, 2):
+        try:
+            response = await client.complete(request)
+        except ProviderError as exc:
+            out.error = f"the model call failed: {exc}"
+            return None
+        out.add_usage(response)
+        try:
+            return parse_verdict(response.text, eval_type, enum_values)
+        except VerdictError as exc:
+            if attempt == 2:
+                out.error = f"the model gave no valid verdict twice; last problem: {exc}"
+                out.extra["raw_answer"] = response.text[:2000]
+                return None
+            request = ChatRequest(
+                model=request.model,
+                messages=(
+                    *request.messages,
+                    ChatMessage("assistant", response.text[:4000]),
+                    ChatMessage("user", f"That answer could not be used ({exc}). Reply with only the JSON object."),
+                ),
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                json_schema=request.json_schema,
+            )
+    return None
