@@ -62,9 +62,17 @@ def test_triggers() -> None:
     out, fake = run(custom, [verdict(True), verdict(True)])
     assert out.value is True and "the caller asks to cancel" in fake.requests[0].messages[1].content
     code_trigger = MetricContent(description="x", evaluation_trigger="custom", trigger_type="custom_code",
-                                 evaluation_trigger_custom_code="_result = True")
-    out, fake = run(code_trigger, [])
-    assert out.error and "sandbox" in out.error and not fake.requests
+                                 evaluation_trigger_custom_code="_result = 'Yes' in data['transcript']\n_explanation = 'said yes'")
+    out, fake = run(code_trigger, [verdict(True)])
+    assert out.value is True and out.extra["trigger_explanation"] == "said yes" and len(fake.requests) == 1
+    never = MetricContent(description="x", evaluation_trigger="custom", trigger_type="custom_code",
+                          evaluation_trigger_custom_code="_result = False\n_explanation = 'no'")
+    out, fake = run(never, [])
+    assert out.extra["trigger_failed"] is True and out.value is None and not fake.requests
+    broken = MetricContent(description="x", evaluation_trigger="custom", trigger_type="custom_code",
+                           evaluation_trigger_custom_code="_result = 'yes'\n_explanation = ''")
+    out, _ = run(broken, [])
+    assert out.error and "True or False" in out.error
 
 
 def test_configuration_and_provider_failures_are_explicit_errors() -> None:
@@ -75,7 +83,28 @@ def test_configuration_and_provider_failures_are_explicit_errors() -> None:
     out, _ = run(MetricContent(description="x"), [ProviderError("HTTP 401", retryable=False, status=401)])
     assert out.error and "HTTP 401" in out.error and out.value is None
     out, _ = run(MetricContent(type="custom_code", custom_code="_result = True"), [])
-    assert out.error and "sandbox" in out.error
+    assert out.error and "_explanation" in out.error
+
+
+def test_custom_code_metrics_with_a_nested_judge_and_other_results() -> None:
+    code = (
+        "turns = [t for t in data['transcript_json'] if t['role'] == 'user']\n"
+        "r = judge('Is this a clear yes? ' + turns[-1]['content'])\n"
+        "_result = r['result'] and data['politeness'] >= 3\n"
+        "_explanation = 'nested: ' + r['explanation']\n"
+        "_extra = {'turns_sent': len(turns)}\n"
+    )
+    content = MetricContent(type="custom_code", custom_code=code, eval_type="binary_workflow_adherence")
+    fake = FakeProvider([verdict(True, "a clear yes")])
+    client = JudgeClient(fake)
+    out = asyncio.run(evaluate(content, CALL, {"fake": client}.__getitem__, "fake/judge", other_results={"politeness": 4}))
+    assert out.error is None, out.error
+    assert (out.value, out.score, out.explanation) == (True, 5.0, "nested: a clear yes")
+    assert out.extra["turns_sent"] == 1 and out.llm_calls == 1
+    assert "Is this a clear yes? Yes." in fake.requests[0].messages[1].content
+    # Without a model, code metrics still run; only their nested judge calls fail, explicitly.
+    out = asyncio.run(evaluate(content, CALL, {}.__getitem__, None, other_results={"politeness": 4}))
+    assert out.error and "no judge model configured" in out.error
 
 
 def test_cache_key_changes_with_each_input() -> None:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from judgelab.calls.transcripts import render_text
+from judgelab.evaluation.sandbox import Limits, NestedJudge, run_custom_code
 from judgelab.jsonutil import stable_hash
 from judgelab.judges.client import JudgeClient
 from judgelab.judges.types import ChatMessage, ChatRequest, ChatResponse, ProviderError
 from judgelab.judges.verdict import Verdict, VerdictError, build_request, parse_verdict
-from judgelab.metrics.definition import MetricContent
+from judgelab.metrics.definition import BINARY_EVAL_TYPES, MetricContent
 
 # Bump when the judge request or the verdict rules change: cached results then stop matching.
 JUDGE_PROTOCOL = "judge-v1"
@@ -57,45 +59,105 @@ def cache_key(version_hash: str, model: str | None, call_hash: str) -> str:
 ClientFor = Callable[[str], JudgeClient]  # provider name -> its client
 
 
-async def evaluate(content: MetricContent, call: dict[str, Any], client_for: ClientFor, default_model: str | None) -> Outcome:
+def sandbox_data(call: dict[str, Any], other_results: dict[str, Any] | None) -> dict[str, Any]:
+    """The spec's `data` for custom_code: the call's fields, then other metrics' results by name."""
+    data = {
+        "transcript": call.get("transcript") or render_text(call.get("transcript_json") or []),
+        "transcript_json": call.get("transcript_json") or [],
+        "agent_description": call.get("agent_description") or "",
+        "dynamic_variables": call.get("dynamic_variables") or {},
+        "metadata": call.get("metadata") or {},
+        "call_end_reason": call.get("call_ended_reason"),
+        "voice_recording": call.get("voice_recording_url"),
+    }
+    for name, value in (other_results or {}).items():
+        data.setdefault(name, value)
+    return data
+
+
+async def evaluate(
+    content: MetricContent,
+    call: dict[str, Any],
+    client_for: ClientFor,
+    default_model: str | None,
+    *,
+    other_results: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+) -> Outcome:
     model = content.model or default_model
-    if not model:
-        return Outcome(error=NO_MODEL)
     out = Outcome(model=model)
-    if content.type != "llm_judge":
-        out.error = "custom_code metrics run in the sandbox, which this build does not have yet"
-        return out
-    provider, _, model_name = model.partition("/")
-    try:
-        client = client_for(provider)
-    except KeyError:
-        out.error = f"unknown provider {provider!r} in model {model!r}"
+    client: JudgeClient | None = None
+    model_name = ""
+    if model:
+        provider, _, model_name = model.partition("/")
+        try:
+            client = client_for(provider)
+        except KeyError:
+            out.error = f"unknown provider {provider!r} in model {model!r}"
+            return out
+    needs_model = content.type == "llm_judge" or content.evaluation_trigger == "automatic" or (
+        content.evaluation_trigger == "custom" and content.trigger_type == "llm_judge"
+    )
+    if needs_model and client is None:
+        out.error = NO_MODEL
         return out
 
-    trigger = await _trigger(content, call, client, model_name, out)
+    async def nested(prompt: str, eval_type: str, enum_values: list[str] | None) -> dict[str, Any]:
+        if client is None:
+            raise RuntimeError(NO_MODEL)
+        verdict = await _judge(client, model_name, prompt, eval_type, enum_values, call, out)
+        if verdict is None:
+            raise RuntimeError(out.error or "no verdict")
+        return {"result": verdict.value, "explanation": verdict.explanation}
+
+    data = sandbox_data(call, other_results) if "custom_code" in (content.type, content.trigger_type) else {}
+    trigger = await _trigger(content, call, client, model_name, out, data, nested, limits)
     if trigger is False:
         out.extra["trigger_failed"] = True
         out.explanation = out.explanation or "the metric's trigger did not fire, so it does not apply (N/A)"
         return out
     if out.error:
         return out
+    if content.type == "custom_code":
+        ran = await run_custom_code(content.custom_code or "", data, nested_judge=nested, limits=limits)
+        out.extra.update(ran.extra)
+        if ran.output:
+            out.extra["output"] = ran.output[-2000:]
+        if ran.error:
+            out.error = out.error or ran.error
+            return out
+        out.value, out.explanation = ran.result, ran.explanation
+        out.score = Verdict(ran.result, "").score if content.eval_type in BINARY_EVAL_TYPES else None
+        return out
+    assert client is not None
     verdict = await _judge(client, model_name, content.description, content.eval_type, content.enum_values, call, out)
     if verdict is not None:
         out.value, out.score, out.explanation = verdict.value, verdict.score, verdict.explanation
     return out
 
 
-async def _trigger(content: MetricContent, call: dict[str, Any], client: JudgeClient, model: str, out: Outcome) -> bool | None:
-    """True / False when a trigger decided; None when the metric always runs."""
+async def _trigger(
+    content: MetricContent, call: dict[str, Any], client: JudgeClient | None, model: str, out: Outcome,
+    data: dict[str, Any], nested: NestedJudge, limits: Limits | None,
+) -> bool | None:
+    """True / False when a trigger decided; None when the metric always runs (or on error)."""
     if content.evaluation_trigger == "always":
         return None
+    if content.evaluation_trigger == "custom" and content.trigger_type == "custom_code":
+        ran = await run_custom_code(content.evaluation_trigger_custom_code or "", data, nested_judge=nested, limits=limits)
+        if ran.error:
+            out.error = f"the trigger code failed: {ran.error}"
+            return None
+        if not isinstance(ran.result, bool):
+            out.error = f"the trigger code must set _result to True or False, got {ran.result!r}"
+            return None
+        out.extra["trigger_explanation"] = ran.explanation
+        return ran.result
+    assert client is not None
     if content.evaluation_trigger == "automatic":
         criterion = f"{APPLIES}\n\nCriterion:\n{content.description}"
-    elif content.trigger_type == "llm_judge":
-        criterion = f"{APPLIES}\n\nThe criterion applies when:\n{content.evaluation_trigger_prompt}"
     else:
-        out.error = "custom_code triggers run in the sandbox, which this build does not have yet"
-        return None
+        criterion = f"{APPLIES}\n\nThe criterion applies when:\n{content.evaluation_trigger_prompt}"
     verdict = await _judge(client, model, criterion, "binary_qualitative", None, call, out)
     if verdict is None:
         return None
