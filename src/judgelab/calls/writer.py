@@ -144,11 +144,11 @@ class CallWriter:
 
 def upsert_calls(session: Session, project_id: int, prepared: list[PreparedCall], **options: Any) -> UpsertOutcome:
     """Write prepared calls; raises InvalidInput naming every bad line (the caller rolls back)."""
+    if not prepared:
+        raise InvalidInput("body", "no calls to import")
     writer = CallWriter(session, project_id, **options)
     for start in range(0, len(prepared), 2000):
         writer.write(prepared[start : start + 2000])
-    if not prepared:
-        raise InvalidInput("body", "no calls to import")
     return writer.finish()
 
 
