@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -66,12 +68,12 @@ def field_path(loc: tuple[object, ...] | list[object]) -> str:
     return out
 
 
-def from_pydantic(errors: list[dict[str, object]], line: int | None = None) -> list[FieldError]:
+def from_pydantic(errors: Sequence[Mapping[str, Any]], line: int | None = None) -> list[FieldError]:
     """One FieldError per field: union alternatives that all failed are merged into one message."""
     merged: dict[str, list[str]] = {}
     for e in errors:
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-        msgs = merged.setdefault(field_path(tuple(e.get("loc", ()))), [])  # type: ignore[arg-type]
+        msgs = merged.setdefault(field_path(tuple(e.get("loc", ()))), [])
         if msg not in msgs:
             msgs.append(msg)
     return [FieldError(f, " or ".join(m), line) for f, m in merged.items()]

@@ -106,6 +106,8 @@ def _read_openai(text: str, path: Path) -> tuple[list[tuple[int, Any]], list[Fie
 
 
 def openai_record_to_payload(record: Any, stem: str, number: int) -> Any:
+    messages: Any
+    meta: dict[str, Any]
     if isinstance(record, list):
         messages, meta = record, {}
     elif isinstance(record, dict):

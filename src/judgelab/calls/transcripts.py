@@ -79,7 +79,8 @@ def render_text(turns: list[dict[str, Any]]) -> str:
 
 
 def _describe_tool_call(call: dict[str, Any]) -> str:
-    fn = call.get("function") if isinstance(call.get("function"), dict) else call
+    function = call.get("function")
+    fn: dict[str, Any] = function if isinstance(function, dict) else call
     name = fn.get("name", "?")
     args = fn.get("arguments", "")
     if not isinstance(args, str):
@@ -182,7 +183,8 @@ def openai_turns(messages: Any, field: str = "transcript_json") -> tuple[list[di
                 if not isinstance(call, dict):
                     errors.append(FieldError(f"{where}.tool_calls", "expected objects with id and function"))
                     continue
-                fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+                function = call.get("function")
+                fn: dict[str, Any] = function if isinstance(function, dict) else {}
                 name = str(fn.get("name", ""))
                 raw_args = fn.get("arguments", "")
                 try:

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from judgelab.calls.ingest import (
@@ -28,6 +28,9 @@ from judgelab.db.models import Agent, CallLog
 from judgelab.db.types import utcnow
 from judgelab.errors import FieldError, InvalidInput
 from judgelab.projects.service import resolve_agent
+
+# Core insert on the table (column names as keys), not the ORM's bulk path.
+_CALL_TABLE = cast(Table, CallLog.__table__)
 
 
 @dataclass
@@ -117,17 +120,17 @@ class CallWriter:
                 new_positions.append(i)
         if new_rows:
             # Plain executemany: RETURNING would make SQLite insert row by row. Ids are read back.
-            self.session.execute(insert(CallLog.__table__), [_columns(row) for row in new_rows])
+            self.session.execute(insert(_CALL_TABLE), [_columns(row) for row in new_rows])
             created = _ids_of(self.session, [(row["agent_id"], row["call_id"]) for row in new_rows])
             for pos, row in zip(new_positions, new_rows):
                 ids[pos] = created[(row["agent_id"], row["call_id"])]
         if to_update:
-            for row in self.session.scalars(select(CallLog).where(CallLog.id.in_(list(to_update)))):
-                for i in to_update[row.id]:
+            for call in self.session.scalars(select(CallLog).where(CallLog.id.in_(list(to_update)))):
+                for i in to_update[call.id]:
                     for name, value in prepared[i].values.items():
-                        setattr(row, name, value)
-                    ids[i] = row.id
-                row.content_hash = call_content_hash(row)
+                        setattr(call, name, value)
+                    ids[i] = call.id
+                call.content_hash = call_content_hash(call)
             self.session.flush()
         self.outcome.ids += [i for i in ids if i is not None]
         self.outcome.created += len(new_rows)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
 
 from judgelab.db.models import CallLog
 from judgelab.errors import InvalidInput
@@ -30,7 +31,7 @@ def transcript_matches(dialect: str, query: str) -> ColumnElement[bool]:
     if dialect == "sqlite":
         # Each word quoted, so FTS5 operators typed by a user are searched for, not obeyed.
         match = " ".join(f'"{w}"' for w in words)
-        fts = select(literal_column("rowid")).select_from(text("call_logs_fts")).where(
+        fts: Select[Any] = select(literal_column("rowid")).select_from(text("call_logs_fts")).where(
             text("call_logs_fts MATCH :fts_query").bindparams(fts_query=match)
         )
         # `id + 0` keeps SQLite from driving the query by primary-key lookups from the match list:

@@ -145,18 +145,19 @@ def feedback_progress(session: Session, metric: Metric) -> dict[str, Any]:
         select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
     ).all()
     agree = sum(1 for f in rows if f.vote == "agree")
-    expected = {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "values": {}}
+    counts = {"pass": 0, "fail": 0, "na": 0, "unknown": 0}
+    values: dict[str, int] = {}
     for f in rows:
         known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
         if not known:
-            expected["unknown"] += 1
+            counts["unknown"] += 1
         elif label is None:
-            expected["na"] += 1
+            counts["na"] += 1
         elif eval_type in BINARY_EVAL_TYPES:
-            expected["pass" if label else "fail"] += 1
+            counts["pass" if label else "fail"] += 1
         else:
-            key = str(label)
-            expected["values"][key] = expected["values"].get(key, 0) + 1
+            values[str(label)] = values.get(str(label), 0) + 1
+    expected = {**counts, "values": values}
     total = len(rows)
     return {
         "total": total,
