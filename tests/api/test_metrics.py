@@ -111,3 +111,14 @@ def test_custom_code_metric(api: Api) -> None:
     code = "_result = 'refund' in data['transcript']\n_explanation = 'looked for refund'\n"
     m = api.metric("mentions refund", type="custom_code", custom_code=code, description="")
     assert m["custom_code"] == code and m["type"] == "custom_code"
+
+
+def test_metrics_that_read_each_other_in_a_cycle_are_refused(api: Api) -> None:
+    api.metric("a", type="custom_code", custom_code="_result = data['b']\n_explanation = ''", description="")
+    r = api.post(M, json={"name": "b", "type": "custom_code", "description": "",
+                          "custom_code": "_result = data.get('a')\n_explanation = ''"})
+    assert r.status_code == 400 and "cycle" in r.json()["detail"] and r.json()["errors"][0]["field"] == "custom_code"
+    ok = api.metric("b", type="custom_code", custom_code="_result = 1\n_explanation = ''", description="")
+    r = api.patch(f"{M}{ok['id']}/", json={"custom_code": "_result = data['a']\n_explanation = ''"})
+    assert r.status_code == 400 and "'b' -> 'a' -> 'b'" in r.json()["detail"]
+    assert api.get(f"{M}{ok['id']}/versions/").json()["count"] == 1

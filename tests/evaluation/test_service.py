@@ -95,3 +95,16 @@ def test_identical_calls_share_a_verdict(api: Api, db: Database) -> None:
     metric = api.metric("asks to cancel")
     report = _run(db, api, twins, [metric["id"]], FakeProvider(rule=_judge_rule))
     assert report.llm_calls == 1 and report.cache_hits == 1 and _rows(db) == 2
+
+
+def test_code_metrics_run_after_the_code_metrics_they_read(api: Api, db: Database) -> None:
+    agent = api.agent()
+    call = api.call(agent, "c1", "Yes, please cancel my booking")["id"]
+    judge = api.metric("asks to cancel", description="Does the caller ask to cancel?")
+    first = api.metric("combined", type="custom_code", custom_code=CODE, description="")
+    second = api.metric("final", type="custom_code", description="",
+                        custom_code="_result = data['combined'] is True\n_explanation = 'read combined'")
+    report = _run(db, api, [call], [second["id"], first["id"], judge["id"]], FakeProvider(rule=_judge_rule))
+    assert report.errors == 0
+    results = {r["name"]: r for r in api.get(f"/observability/v1/call-logs-external/{call}/").json()["evaluation"]["metrics"]}
+    assert results["final"]["value"] is True and results["combined"]["value"] is True

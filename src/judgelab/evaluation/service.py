@@ -24,6 +24,7 @@ from judgelab.evaluation.engine import ClientFor, Outcome, cache_key, evaluate
 from judgelab.evaluation.sandbox import Limits
 from judgelab.jsonutil import stable_hash
 from judgelab.metrics.definition import MetricContent
+from judgelab.metrics.dependencies import referenced_names, stages
 from judgelab.metrics.service import get_metric
 
 
@@ -95,19 +96,20 @@ async def evaluate_pairs(
     job_id: str | None = None,
     limits: Limits | None = None,
 ) -> Report:
-    """Evaluate every metric on every call. LLM judges first, then code metrics, which may read
-    the judges' results by metric name."""
+    """Evaluate every metric on every call; a code metric runs after the metrics it reads."""
     report = Report(total=len(call_ids) * len(metric_ids))
     with db.session() as session:
         metrics = [get_metric(session, project_id, m, field="metrics") for m in metric_ids]
-        metrics.sort(key=lambda m: m.current.type == "custom_code")
         plans = [(m, m.current, content_of(m.current)) for m in metrics]
+    by_name = {p[0].name: p for p in plans}
+    # Judges first; code metrics after the metrics they read (`data['name']`).
+    order = stages([p[0].name for p in plans], {p[0].name: referenced_names(p[2].custom_code) for p in plans})
     for call_id in call_ids:
         with db.session() as session:
             call = get_call_dict(session, project_id, call_id)
         values_by_name: dict[str, Any] = {r["name"]: r["value"] for r in call["evaluation"]["metrics"] if r["error"] is None}
-        for code_stage in (False, True):
-            stage = [p for p in plans if (p[2].type == "custom_code") == code_stage]
+        for stage_names in order:
+            stage = [by_name[n] for n in stage_names]
             outcomes = await asyncio.gather(
                 *(_one(db, project_id, call, plan, client_for, default_model, values_by_name, force, job_id, limits, report)
                   for plan in stage)

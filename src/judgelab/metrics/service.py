@@ -12,6 +12,7 @@ from judgelab.db.models import Metric, MetricVersion
 from judgelab.db.types import utcnow
 from judgelab.errors import Conflict, InvalidInput, NotFound
 from judgelab.metrics.definition import MetricContent, validate
+from judgelab.metrics.dependencies import check_no_cycle
 from judgelab.metrics.schemas import MetricCreate, MetricPatch
 from judgelab.projects.service import MAX_ID, get_agent
 
@@ -41,6 +42,17 @@ def _flush(session: Session, name: str) -> None:
         raise Conflict("name", f"a metric named {name!r} already exists in this project") from None
 
 
+def _check_reads(session: Session, project_id: int, name: str, content: MetricContent, except_id: int | None) -> None:
+    if content.type != "custom_code":
+        return
+    others = {
+        m.name: (m.current.custom_code if m.current.type == "custom_code" else None)
+        for m in session.scalars(select(Metric).where(Metric.project_id == project_id, Metric.deleted_at.is_(None)))
+        if m.id != except_id
+    }
+    check_no_cycle(name, content.custom_code, others)
+
+
 def create_metric(session: Session, project_id: int, body: MetricCreate) -> Metric:
     if body.project is not None and body.project != project_id:
         raise NotFound("project", f"no project with id {body.project} for this API key")
@@ -51,6 +63,7 @@ def create_metric(session: Session, project_id: int, body: MetricCreate) -> Metr
         raise InvalidInput("name", "must not be blank")
     content = validate(MetricContent(**body.model_dump(include=set(MetricContent.names()))))
     _check_name_free(session, project_id, name)
+    _check_reads(session, project_id, name, content, None)
     metric = Metric(project_id=project_id, agent_id=body.agent, name=name, current_version=1)
     session.add(metric)
     session.add(_new_version(metric, 1, content, "created"))
@@ -106,6 +119,7 @@ def update_metric(session: Session, project_id: int, metric_id: int, body: Metri
     if merged["evaluation_trigger"] != "custom" and "trigger_type" not in sent:
         merged["trigger_type"] = None
     content = validate(MetricContent(**merged))
+    _check_reads(session, project_id, metric.name, content, metric.id)
     changed = content.content_hash() != current.content_hash()
     if changed:
         number = max(v.version for v in metric.versions) + 1
