@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql://... to use PostgreSQL instead of the embedded SQLite"
     )
+    model: str | None = Field(
+        default=None, description="the default judge model, provider/model (e.g. openai/gpt-4.1-mini)"
+    )
     # Limits on what one call may hold. The transcript limit keeps PostgreSQL's tsvector (1 MB cap)
     # and a judge's context window in reach; the others stop a single request from exhausting memory.
     max_transcript_chars: int = 500_000

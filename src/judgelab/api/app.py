@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from judgelab import __version__
-from judgelab.api import calls, errors, metrics, projects, testsets
+from judgelab.api import calls, errors, evaluations, metrics, projects, testsets
 from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, TrailingSlash
 from judgelab.api.responses import FastJSON
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.key_cache = KeyCache()
     errors.install(app)
-    for module in (calls, metrics, testsets, projects):
+    for module in (calls, metrics, testsets, projects, evaluations):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness and database check (no key needed)")

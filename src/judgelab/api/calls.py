@@ -37,7 +37,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def _filters(
+def call_filters(
     ctx: Ctx,
     agent: int | None,
     agent_id: int | None,
@@ -74,7 +74,7 @@ def list_calls_endpoint(
     timestamp__gte: Annotated[datetime | None, Query(description="ISO 8601; calls at or after")] = None,
     timestamp__lte: Annotated[datetime | None, Query(description="ISO 8601; calls at or before")] = None,
 ) -> FastJSON:
-    f = _filters(ctx, agent, agent_id, project, search, timestamp__gte, timestamp__lte)
+    f = call_filters(ctx, agent, agent_id, project, search, timestamp__gte, timestamp__lte)
     # The exact count and the page are independent reads: run them side by side on two
     # connections (both drivers release the GIL while the database works).
     counting = _COUNTERS.submit(_count_alone, ctx, f)
@@ -160,7 +160,7 @@ def export_calls(
     timestamp__gte: datetime | None = None,
     timestamp__lte: datetime | None = None,
 ) -> StreamingResponse:
-    f = _filters(ctx, agent, None, None, search, timestamp__gte, timestamp__lte)
+    f = call_filters(ctx, agent, None, None, search, timestamp__gte, timestamp__lte)
     count_calls(ctx.session, ctx.project_id, f)  # validates the filters before the stream starts
 
     return StreamingResponse(export_lines(iter_export(ctx.session, ctx.project_id, f)), media_type="application/x-ndjson")

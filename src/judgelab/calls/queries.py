@@ -24,7 +24,7 @@ class CallFilters:
     timestamp_lte: datetime | None = None
 
 
-def _filtered(session: Session, project_id: int, f: CallFilters, stmt: Select[Any]) -> Select[Any]:
+def apply_filters(session: Session, project_id: int, f: CallFilters, stmt: Select[Any]) -> Select[Any]:
     stmt = stmt.where(CallLog.project_id == project_id)
     if f.agent_id is not None:
         get_agent(session, project_id, f.agent_id)  # an unknown agent is a 404, not an empty list
@@ -40,7 +40,7 @@ def _filtered(session: Session, project_id: int, f: CallFilters, stmt: Select[An
 
 
 def count_calls(session: Session, project_id: int, f: CallFilters) -> int:
-    return session.scalar(_filtered(session, project_id, f, select(func.count(CallLog.id)))) or 0
+    return session.scalar(apply_filters(session, project_id, f, select(func.count(CallLog.id)))) or 0
 
 
 # Plain columns rather than ORM objects: a page of calls is mostly transcript, and building
@@ -55,7 +55,7 @@ _COLUMNS = (
 
 def list_call_dicts(session: Session, project_id: int, f: CallFilters, *, offset: int, limit: int) -> list[dict[str, Any]]:
     """A page of calls, newest first, as API dicts with their latest results."""
-    stmt = _filtered(session, project_id, f, select(*_COLUMNS).join(Agent, Agent.id == CallLog.agent_id))
+    stmt = apply_filters(session, project_id, f, select(*_COLUMNS).join(Agent, Agent.id == CallLog.agent_id))
     rows = session.execute(stmt.order_by(CallLog.timestamp.desc(), CallLog.id.desc()).offset(offset).limit(limit)).all()
     return _with_results(session, rows)
 
@@ -171,7 +171,7 @@ def iter_export(session: Session, project_id: int, f: CallFilters, batch: int = 
     last = (datetime.min, 0)
     first = True
     while True:
-        stmt = _filtered(session, project_id, f, select(CallLog)).order_by(CallLog.timestamp, CallLog.id).limit(batch)
+        stmt = apply_filters(session, project_id, f, select(CallLog)).order_by(CallLog.timestamp, CallLog.id).limit(batch)
         if not first:
             stmt = stmt.where(
                 (CallLog.timestamp > last[0]) | ((CallLog.timestamp == last[0]) & (CallLog.id > last[1]))

@@ -1,0 +1,118 @@
+"""What an evaluation would cost, before anything is spent: calls, evaluations, tokens, money.
+
+Tokens are approximated as characters / 4 (no provider tokenizer is a dependency); the prompt is
+measured from the stored transcripts, agent descriptions and metadata with SQL sums, so an
+estimate over 100 000 calls reads no transcript into Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from judgelab.calls.queries import CallFilters, apply_filters, get_call
+from judgelab.db.models import Agent, CallLog
+from judgelab.judges.pricing import cost_usd, price_table
+from judgelab.metrics.service import get_metric
+
+CONFIRM_ABOVE = 100  # calls; more need an explicit confirmation
+CHARS_PER_TOKEN = 4
+OUTPUT_TOKENS_PER_VERDICT = 150
+SYSTEM_PROMPT_CHARS = 900  # the judge's fixed instructions (verdict.build_request)
+
+
+@dataclass
+class ModelCost:
+    model: str | None
+    metrics: list[int]
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None: no price known for this model
+
+
+@dataclass
+class Estimate:
+    calls: int
+    metrics: int
+    evaluations: int
+    llm_requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    by_model: list[ModelCost]
+    requires_confirmation: bool
+    confirm_above_calls: int = CONFIRM_ABOVE
+    tokenizer: str = "approximate: 4 characters per token"
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate(
+    session: Session,
+    project_id: int,
+    metric_ids: list[int],
+    default_model: str | None,
+    *,
+    call_ids: list[int] | None = None,
+    filters: CallFilters | None = None,
+) -> Estimate:
+    metrics = [get_metric(session, project_id, m, field="metrics") for m in dict.fromkeys(metric_ids)]
+    stmt = select(
+        func.count(CallLog.id),
+        func.coalesce(func.sum(func.length(CallLog.transcript)), 0),
+        func.coalesce(func.sum(func.length(func.coalesce(CallLog.agent_description, Agent.description))), 0),
+    ).join(Agent, Agent.id == CallLog.agent_id)
+    if call_ids is not None:
+        ids = [get_call(session, project_id, c, field="call_logs").id for c in dict.fromkeys(call_ids)]
+        stmt = stmt.where(CallLog.project_id == project_id, CallLog.id.in_(ids))
+    else:
+        stmt = apply_filters(session, project_id, filters or CallFilters(), stmt)
+    n_calls, transcript_chars, description_chars = session.execute(stmt).one()
+    prices = price_table()
+    notes: list[str] = []
+    by_model: dict[str | None, ModelCost] = {}
+    for metric in metrics:
+        version = metric.current
+        model = version.model or default_model
+        if version.type == "custom_code":
+            notes.append(f"metric {metric.id} is custom_code: its nested judge calls, if any, are not counted")
+            continue
+        per_call_fixed = SYSTEM_PROMPT_CHARS + len(version.description or "")
+        requests = n_calls
+        chars = transcript_chars + description_chars + n_calls * per_call_fixed
+        if version.evaluation_trigger != "always" and version.trigger_type != "custom_code":
+            requests *= 2  # the trigger question is asked first, on the same conversation
+            chars *= 2
+        entry = by_model.setdefault(model, ModelCost(model, [], 0, 0, 0, 0.0))
+        entry.metrics.append(metric.id)
+        entry.requests += requests
+        entry.input_tokens += chars // CHARS_PER_TOKEN
+        entry.output_tokens += requests * OUTPUT_TOKENS_PER_VERDICT
+    total_cost: float | None = 0.0
+    for entry in by_model.values():
+        if entry.model is None:
+            entry.cost_usd = None
+            notes.append("no judge model configured (JUDGELAB_MODEL or the metric's model): cost unknown")
+        else:
+            entry.cost_usd = cost_usd(entry.model, entry.input_tokens, entry.output_tokens, prices)
+            if entry.cost_usd is None:
+                notes.append(f"no price known for {entry.model}: set JUDGELAB_PRICES to count it")
+        total_cost = None if total_cost is None or entry.cost_usd is None else total_cost + entry.cost_usd
+    return Estimate(
+        calls=n_calls,
+        metrics=len(metrics),
+        evaluations=n_calls * len(metrics),
+        llm_requests=sum(e.requests for e in by_model.values()),
+        input_tokens=sum(e.input_tokens for e in by_model.values()),
+        output_tokens=sum(e.output_tokens for e in by_model.values()),
+        cost_usd=total_cost,
+        by_model=list(by_model.values()),
+        requires_confirmation=n_calls > CONFIRM_ABOVE,
+        notes=notes,
+    )
