@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible HTTP server that plays the model, for tests and benchmarks.
+"""A local OpenAI-compatible (and Anthropic-compatible) HTTP server that plays the model.
 
 The real `openai` SDK talks to it over a real socket. It answers from a script (a queue or a rule
 over the request), with configurable latency, a concurrency limit answered with 429 past it, and
@@ -77,13 +77,22 @@ class FakeOpenAIServer:
         self._random = random.Random(seed)
         self._in_flight = 0
         self._lock = threading.Lock()
-        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        app = Starlette(routes=[
+            Route("/v1/chat/completions", self._complete, methods=["POST"]),
+            Route("/v1/messages", self._messages, methods=["POST"]),
+        ])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
 
     @property
     def base_url(self) -> str:
+        """For the OpenAI SDK."""
         return f"http://127.0.0.1:{self._server.config.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """For the Anthropic SDK, which adds /v1 itself."""
+        return f"http://127.0.0.1:{self._server.config.port}"
 
     def __enter__(self) -> FakeOpenAIServer:
         self._thread.start()
@@ -110,6 +119,12 @@ class FakeOpenAIServer:
         return Fault("500")
 
     async def _complete(self, request: Request) -> Response:
+        return await self._serve(request, _completion)
+
+    async def _messages(self, request: Request) -> Response:
+        return await self._serve(request, _message)
+
+    async def _serve(self, request: Request, shape: Callable[[dict[str, Any], str, str], dict[str, Any]]) -> Response:
         with self._lock:
             self.stats.requests += 1
             if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
@@ -127,15 +142,15 @@ class FakeOpenAIServer:
             if isinstance(answer, Fault):
                 with self._lock:
                     self.stats.faults[answer.kind] = self.stats.faults.get(answer.kind, 0) + 1
-                return await self._fault(answer, body)
+                return await self._fault(answer, body, shape)
             with self._lock:
                 self.stats.answered += 1
-            return JSONResponse(_completion(body, answer, "stop"))
+            return JSONResponse(shape(body, answer, "stop"))
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    async def _fault(self, fault: Fault, body: dict[str, Any]) -> Response:
+    async def _fault(self, fault: Fault, body: dict[str, Any], shape: Callable[[dict[str, Any], str, str], dict[str, Any]]) -> Response:
         if fault.kind == "429":
             return _error(429, "rate limited", {"retry-after": str(self.retry_after)})
         if fault.kind == "500":
@@ -145,7 +160,7 @@ class FakeOpenAIServer:
             return _error(504, "timed out")
         if fault.kind == "malformed":
             return Response('{"id": "x", "choices": [', media_type="application/json")
-        return JSONResponse(_completion(body, '{"result": tr', "length"))
+        return JSONResponse(shape(body, '{"result": tr', "length"))
 
 
 def _completion(body: dict[str, Any], content: str, finish_reason: str) -> dict[str, Any]:
@@ -161,6 +176,20 @@ def _completion(body: dict[str, Any], content: str, finish_reason: str) -> dict[
             "completion_tokens": len(content) // 4 + 1,
             "total_tokens": len(prompt) // 4 + len(content) // 4 + 2,
         },
+    }
+
+
+def _message(body: dict[str, Any], content: str, finish_reason: str) -> dict[str, Any]:
+    prompt = json.dumps([body.get("system", ""), body.get("messages", [])])
+    return {
+        "id": f"msg_fake_{random.randrange(10**9)}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "fake"),
+        "content": [{"type": "text", "text": content}],
+        "stop_reason": "end_turn" if finish_reason == "stop" else "max_tokens",
+        "stop_sequence": None,
+        "usage": {"input_tokens": len(prompt) // 4 + 1, "output_tokens": len(content) // 4 + 1},
     }
 
 

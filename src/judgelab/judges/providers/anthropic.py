@@ -1,0 +1,77 @@
+"""Anthropic's Messages API via the official SDK. Translation only: retries live in JudgeClient.
+
+The 2.x SDK takes no `temperature`, so none is sent. No structured-output mode is requested: the judge prompt asks for the JSON object, and
+`verdict.parse_verdict` reads it out of whatever text comes back (or refuses it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anthropic
+
+from judgelab.judges.types import ChatRequest, ChatResponse, ProviderError
+
+_RETRYABLE = {408, 409, 429}
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0) -> None:
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key or os.environ.get("ANTHROPIC_API_KEY") or "not-set",
+            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"],
+        }
+        if system:
+            kwargs["system"] = system
+        try:
+            message = await self._client.messages.create(**kwargs)
+        except anthropic.APIStatusError as exc:
+            headers = exc.response.headers if exc.response is not None else {}
+            raise ProviderError(
+                f"anthropic: HTTP {exc.status_code}: {_short(exc)}",
+                retryable=exc.status_code in _RETRYABLE or exc.status_code >= 500,
+                status=exc.status_code,
+                retry_after=_retry_after(headers),
+            ) from exc
+        except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
+            raise ProviderError(f"anthropic: {type(exc).__name__}: {_short(exc)}", retryable=True) from exc
+        except anthropic.APIError as exc:
+            raise ProviderError(f"anthropic: {_short(exc)}", retryable=True) from exc
+        except ValueError as exc:  # an unreadable body
+            raise ProviderError(f"anthropic: unreadable answer: {_short(exc)}", retryable=True) from exc
+        text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
+        return ChatResponse(
+            text=text,
+            input_tokens=message.usage.input_tokens if message.usage else 0,
+            output_tokens=message.usage.output_tokens if message.usage else 0,
+            model=message.model or request.model,
+            finish_reason=message.stop_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
