@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from judgelab.calls.files import FORMATS, read_calls
+from judgelab.calls.files import FORMATS, export_lines, read_calls
 from judgelab.calls.queries import (
     CallFilters,
     count_calls,
@@ -91,8 +91,8 @@ def export(
         try:
             with _progress() as progress:
                 task = progress.add_task("exporting", total=total)
-                for n, record in enumerate(iter_export(session, proj.id, f), start=1):
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                for n, line in enumerate(export_lines(iter_export(session, proj.id, f)), start=1):
+                    out.write(line)
                     if n % 200 == 0 or n == total:
                         progress.update(task, completed=n)
         finally:

@@ -10,7 +10,6 @@ result without an LLM call. `force` bypasses the cache. Jobs (durable, resumable
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,13 +46,6 @@ def content_of(version: MetricVersion) -> MetricContent:
 
 def _model_of(version: MetricVersion, default_model: str | None) -> str | None:
     return version.model or default_model
-
-
-def check_targets(session: Session, project_id: int, call_ids: Iterable[int], metric_ids: Iterable[int]) -> tuple[list[int], list[int]]:
-    """Every id must exist in the project; the error names the list and the id."""
-    calls = [get_call(session, project_id, c, field="call_logs").id for c in dict.fromkeys(call_ids)]
-    metrics = [get_metric(session, project_id, m, field="metrics").id for m in dict.fromkeys(metric_ids)]
-    return calls, metrics
 
 
 def _cached(session: Session, call_id: int, metric_id: int, key: str) -> tuple[bool, MetricResult | None]:
@@ -107,11 +99,13 @@ async def evaluate_pairs(
     for call_id in call_ids:
         with db.session() as session:
             call = get_call_dict(session, project_id, call_id)
+            call_hash = get_call(session, project_id, call_id).content_hash
         values_by_name: dict[str, Any] = {r["name"]: r["value"] for r in call["evaluation"]["metrics"] if r["error"] is None}
         for stage_names in order:
             stage = [by_name[n] for n in stage_names]
             outcomes = await asyncio.gather(
-                *(_one(db, project_id, call, plan, client_for, default_model, values_by_name, force, job_id, limits, report)
+                *(_one(db, project_id, call, call_hash, plan, client_for, default_model, values_by_name, force, job_id,
+                       limits, report)
                   for plan in stage)
             )
             for (metric, _version, _content), value in zip(stage, outcomes):
@@ -124,14 +118,12 @@ _MISSING = object()
 
 
 async def _one(
-    db: Database, project_id: int, call: dict[str, Any], plan: tuple[Metric, MetricVersion, MetricContent],
+    db: Database, project_id: int, call: dict[str, Any], call_hash: str, plan: tuple[Metric, MetricVersion, MetricContent],
     client_for: ClientFor, default_model: str | None, values_by_name: dict[str, Any], force: bool,
     job_id: str | None, limits: Limits | None, report: Report,
 ) -> Any:
     metric, version, content = plan
     others = {name: value for name, value in values_by_name.items() if name != metric.name}
-    with db.session() as session:
-        call_hash = get_call(session, project_id, call["id"]).content_hash
     if content.type == "custom_code":
         # Code may read other metrics' results: they are part of what it was given.
         call_hash = stable_hash([call_hash, others])

@@ -127,7 +127,6 @@ def update_metric(session: Session, project_id: int, metric_id: int, body: Metri
         metric.current_version = number
     metric.updated_at = utcnow()
     _flush(session, metric.name)
-    session.refresh(metric)
     return metric, changed
 
 
@@ -142,7 +141,6 @@ def revert_metric(session: Session, project_id: int, metric_id: int, version: in
     metric.current_version = number
     metric.updated_at = utcnow()
     session.flush()
-    session.refresh(metric)
     return metric
 
 

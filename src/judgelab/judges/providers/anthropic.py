@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 
+from judgelab.judges.providers import retry_after, short_error
 from judgelab.judges.types import ChatRequest, ChatResponse, ProviderError
 
 _RETRYABLE = {408, 409, 429}
@@ -41,17 +42,17 @@ class AnthropicProvider:
         except anthropic.APIStatusError as exc:
             headers = exc.response.headers if exc.response is not None else {}
             raise ProviderError(
-                f"anthropic: HTTP {exc.status_code}: {_short(exc)}",
+                f"anthropic: HTTP {exc.status_code}: {short_error(exc)}",
                 retryable=exc.status_code in _RETRYABLE or exc.status_code >= 500,
                 status=exc.status_code,
-                retry_after=_retry_after(headers),
+                retry_after=retry_after(headers),
             ) from exc
         except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
-            raise ProviderError(f"anthropic: {type(exc).__name__}: {_short(exc)}", retryable=True) from exc
+            raise ProviderError(f"anthropic: {type(exc).__name__}: {short_error(exc)}", retryable=True) from exc
         except anthropic.APIError as exc:
-            raise ProviderError(f"anthropic: {_short(exc)}", retryable=True) from exc
+            raise ProviderError(f"anthropic: {short_error(exc)}", retryable=True) from exc
         except ValueError as exc:  # an unreadable body
-            raise ProviderError(f"anthropic: unreadable answer: {_short(exc)}", retryable=True) from exc
+            raise ProviderError(f"anthropic: unreadable answer: {short_error(exc)}", retryable=True) from exc
         text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
         return ChatResponse(
             text=text,
@@ -63,15 +64,3 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__

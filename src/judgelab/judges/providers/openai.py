@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 
+from judgelab.judges.providers import retry_after, short_error
 from judgelab.judges.types import ChatRequest, ChatResponse, ProviderError
 
 
@@ -38,17 +39,17 @@ class OpenAIProvider:
             completion = await self._client.chat.completions.create(**kwargs)
         except openai.APIStatusError as exc:
             raise ProviderError(
-                f"openai: HTTP {exc.status_code}: {_short(exc)}",
+                f"openai: HTTP {exc.status_code}: {short_error(exc)}",
                 retryable=exc.status_code == 429 or exc.status_code >= 500,
                 status=exc.status_code,
-                retry_after=_retry_after(exc.response.headers if exc.response is not None else {}),
+                retry_after=retry_after(exc.response.headers if exc.response is not None else {}),
             ) from exc
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise ProviderError(f"openai: {type(exc).__name__}: {_short(exc)}", retryable=True) from exc
+            raise ProviderError(f"openai: {type(exc).__name__}: {short_error(exc)}", retryable=True) from exc
         except openai.APIError as exc:  # e.g. a body the SDK could not validate
-            raise ProviderError(f"openai: {_short(exc)}", retryable=True) from exc
+            raise ProviderError(f"openai: {short_error(exc)}", retryable=True) from exc
         except ValueError as exc:  # a body that is not JSON at all (the SDK lets json's error through)
-            raise ProviderError(f"openai: unreadable answer: {_short(exc)}", retryable=True) from exc
+            raise ProviderError(f"openai: unreadable answer: {short_error(exc)}", retryable=True) from exc
         if not completion.choices:
             raise ProviderError("openai: the answer had no choices", retryable=True)
         choice = completion.choices[0]
@@ -63,15 +64,3 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
