@@ -19,6 +19,22 @@ class Settings(BaseSettings):
     model: str | None = Field(
         default=None, description="the default judge model, provider/model (e.g. openai/gpt-4.1-mini)"
     )
+    # Jobs (DBOS). Its system tables live in their own SQLite file next to ours, or in the `dbos`
+    # schema of the same PostgreSQL database, unless jobs_database_url says otherwise.
+    jobs_database_url: str | None = Field(default=None, description="where DBOS keeps workflow state")
+    jobs_schema: str = Field(default="dbos", description="PostgreSQL schema for DBOS's tables")
+    executor_id: str = Field(
+        default="local",
+        description="this process's DBOS executor id: a restarted process resumes the workflows of its id, "
+        "so give every concurrently running worker its own, stable id",
+    )
+    judge_concurrency: int = Field(default=32, ge=1, description="requests in flight per provider, per process")
+    judge_requests_per_second: float | None = Field(default=None, gt=0, description="per provider, per process")
+    job_chunk_size: int = Field(default=25, ge=1, le=1000, description="calls per queued unit of an evaluation job")
+    worker_chunks: int = Field(default=8, ge=1, le=256, description="job chunks one process runs at once")
+    daily_budget_usd: float | None = Field(
+        default=None, ge=0, description="default money per project per UTC day for evaluation jobs"
+    )
     # Limits on what one call may hold. The transcript limit keeps PostgreSQL's tsvector (1 MB cap)
     # and a judge's context window in reach; the others stop a single request from exhausting memory.
     max_transcript_chars: int = 500_000
@@ -28,6 +44,15 @@ class Settings(BaseSettings):
     max_page_size: int = 200
     default_page_size: int = 50
     sql_echo: bool = False
+
+    @property
+    def resolved_jobs_database_url(self) -> str:
+        if self.jobs_database_url:
+            return normalize_database_url(self.jobs_database_url)
+        main = self.resolved_database_url
+        if main.startswith("sqlite:///"):
+            return main[: -len(".db")] + "-jobs.db" if main.endswith(".db") else main + "-jobs"
+        return main
 
     @property
     def resolved_database_url(self) -> str:

@@ -30,8 +30,12 @@ class JudgelabError(Exception):
 
     status_code = 400
 
-    def __init__(self, field_name: str = "", message: str = "", *, errors: list[FieldError] | None = None) -> None:
+    def __init__(
+        self, field_name: str = "", message: str = "", *, errors: list[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.errors = errors if errors is not None else [FieldError(field_name, message)]
+        self.extra = extra or {}  # more of the answer, beside detail and errors (e.g. an estimate)
         super().__init__(str(self))
 
     def __str__(self) -> str:

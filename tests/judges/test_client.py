@@ -29,7 +29,7 @@ def test_retries_retryable_errors_honouring_retry_after() -> None:
     client = JudgeClient(fake, sleep=clock.sleep, base_delay=1.0)
     resp = asyncio.run(client.complete(_req()))
     assert resp.text == "answer"
-    assert clock.slept[0] == 2.5 and 0 <= clock.slept[1] <= 2.0
+    assert 2.5 <= clock.slept[0] <= 3.75 and 0 <= clock.slept[1] <= 2.0
     u = client.usage
     assert (u.requests, u.provider_calls, u.retries, u.failures) == (1, 3, 2, 0)
     assert u.input_tokens > 0 and u.cost_usd > 0 and resp.extra["cost_usd"] == pytest.approx(u.cost_usd)
@@ -106,3 +106,26 @@ def test_rate_limiter_spaces_calls() -> None:
         await asyncio.wait_for(task, 1)
 
     asyncio.run(run())
+
+
+def test_the_concurrency_limit_shrinks_on_429s_and_recovers_on_successes() -> None:
+    from judgelab.judges.client import Slots
+
+    async def go() -> list[float]:
+        slots = Slots(8)
+        seen = []
+        for _ in range(5):
+            await slots.acquire()
+            await slots.release(overloaded=True)
+        seen.append(slots.limit)
+        for _ in range(100):
+            await slots.acquire()
+            await slots.release()
+        seen.append(slots.limit)
+        for _ in range(50):
+            await slots.acquire()
+            await slots.release(overloaded=True)
+        seen.append(slots.limit)
+        return seen
+
+    assert asyncio.run(go()) == [3.0, 8.0, 1.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from judgelab import __version__
-from judgelab.api import calls, errors, evaluations, metrics, projects, testsets
+from judgelab.api import calls, errors, evaluations, jobs, metrics, projects, testsets
 from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, TrailingSlash
 from judgelab.api.responses import FastJSON
@@ -19,8 +20,9 @@ from judgelab.db import Database, open_database
 DEFAULT_BODY_LIMIT = 20_000_000
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
-    """Build the app. With no `db`, the database is opened (and migrated) when the app starts."""
+def create_app(settings: Settings | None = None, db: Database | None = None, *, run_jobs: bool = False) -> FastAPI:
+    """Build the app. With no `db`, the database is opened (and migrated) when the app starts;
+    with `run_jobs`, this process also runs the job workers (DBOS) while it serves."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -28,9 +30,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         owned = app.state.db is None
         if owned:
             app.state.db = open_database(settings)
+        if run_jobs:
+            from judgelab.jobs.runtime import Runtime
+
+            # DBOS refuses to set up queues from inside a running event loop: start it beside it.
+            app.state.runtime = await asyncio.to_thread(Runtime(app.state.db, settings).start)
         try:
             yield
         finally:
+            if app.state.runtime is not None:
+                await asyncio.to_thread(app.state.runtime.stop)
+                app.state.runtime = None
             if owned:
                 app.state.db.dispose()
 
@@ -45,8 +55,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.key_cache = KeyCache()
+    app.state.runtime = None  # the job runtime, when this process runs one (`judgelab serve`)
     errors.install(app)
-    for module in (calls, metrics, testsets, projects, evaluations):
+    for module in (calls, metrics, testsets, projects, evaluations, jobs):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness and database check (no key needed)")

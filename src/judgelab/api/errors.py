@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
@@ -28,7 +29,8 @@ def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(JudgelabError)
     async def _domain(_: Request, exc: JudgelabError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [e.as_dict() for e in exc.errors]), status_code=exc.status_code)
+        body = {**_body(str(exc), [e.as_dict() for e in exc.errors]), **jsonable_encoder(exc.extra)}
+        return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

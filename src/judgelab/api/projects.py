@@ -28,6 +28,12 @@ class ProjectIn(BaseModel):
     description: Annotated[str, Field(max_length=10_000)] = ""
 
 
+class ProjectPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    daily_budget_usd: Annotated[float, Field(ge=0, le=1e9, description="money per UTC day for evaluation jobs; null: the server default")] | None = None
+
+
 class AgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -36,7 +42,8 @@ class AgentIn(BaseModel):
 
 
 def project_to_dict(p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "description": p.description, "created_at": p.created_at.isoformat()}
+    return {"id": p.id, "name": p.name, "description": p.description, "daily_budget_usd": p.daily_budget_usd,
+            "created_at": p.created_at.isoformat()}
 
 
 def agent_to_dict(a: Agent, num_calls: int | None = None) -> dict[str, Any]:
@@ -72,6 +79,21 @@ def get_project(id: PathId, ctx: CtxDep) -> FastJSON:
     project = ctx.session.get(Project, id)
     assert project is not None
     return FastJSON(project_to_dict(project))
+
+
+@router.patch("/api/v1/projects/{id}/", summary="Change a project's description or daily evaluation budget")
+def patch_project(id: PathId, body: ProjectPatch, ctx: CtxDep) -> FastJSON:
+    if id != ctx.project_id:
+        raise NotFound("id", f"no project with id {id} for this API key")
+    project = ctx.session.get(Project, id)
+    assert project is not None
+    if body.description is not None:
+        project.description = body.description
+    if "daily_budget_usd" in body.model_fields_set:
+        project.daily_budget_usd = body.daily_budget_usd
+    out = project_to_dict(project)
+    ctx.commit()
+    return FastJSON(out)
 
 
 @router.post("/api/v1/agents/", status_code=201, summary="Create an agent")

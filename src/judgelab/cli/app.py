@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from judgelab import __version__
-from judgelab.cli import calls, keys, metrics, serve
+from judgelab.cli import calls, keys, metrics, serve, worker
 
 app = typer.Typer(
     name="judgelab",
@@ -31,6 +31,7 @@ def root(
 
 
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
 app.command("export")(calls.export)

@@ -1,4 +1,4 @@
-"""`judgelab serve`: the API (and, later, the web UI and workers) in one process."""
+"""`judgelab serve`: the API and the job workers in one process."""
 
 from __future__ import annotations
 
@@ -33,5 +33,5 @@ def serve(
             )
             console.print(f"  [bold green]{new.key}[/bold green]")
     where = "PostgreSQL" if db.dialect == "postgresql" else f"SQLite at {settings.resolved_database_url[10:]}"
-    console.print(f"judgelab on http://{host}:{port}  (API docs at /docs; database: {where})")
-    uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+    console.print(f"judgelab on http://{host}:{port}  (API docs at /docs; database: {where}; jobs run here too)")
+    uvicorn.run(create_app(settings, db, run_jobs=True), host=host, port=port, log_level="info")

@@ -38,6 +38,8 @@ class Project(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # Money the project's evaluation jobs may spend per UTC day; None: the server's default (if any).
+    daily_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -154,7 +156,10 @@ class MetricVersion(Base):
 
 class MetricResult(Base):
     __tablename__ = "metric_results"
-    __table_args__ = (Index("ix_metric_results_call_metric", "call_log_id", "metric_id", "id"),)
+    __table_args__ = (
+        Index("ix_metric_results_call_metric", "call_log_id", "metric_id", "id"),
+        Index("ix_metric_results_project_created", "project_id", "created_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     call_log_id: Mapped[int] = mapped_column(ForeignKey("call_logs.id", ondelete="CASCADE"))
@@ -250,3 +255,40 @@ class TestSetItem(Base):
     has_expected_value: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_value: Mapped[Any] = mapped_column(JSONType, nullable=True)
     test_set: Mapped[TestSet] = relationship(back_populates="items")
+
+
+class Job(Base):
+    """A durable background job (an evaluation); the DBOS workflow that runs it has the same id."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_project_created", "project_id", "created_at"), Index("ix_jobs_status", "status"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    # queued -> starting -> running -> completed | failed | stopped (budget) | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    executor_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class JobItem(Base):
+    """One evaluation a job finished. The primary key makes a replayed step a no-op: a job never
+    stores two results for the same call and metric, whatever crashed where."""
+
+    __tablename__ = "job_items"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    call_log_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # evaluated | error | cached
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

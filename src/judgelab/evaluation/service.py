@@ -4,7 +4,7 @@ A result is keyed by the metric version's judged content, the model and the call
 (`engine.cache_key`). When the newest result of a metric on a call already has the key, nothing
 is done; when an older result has it (a revert, a re-sent identical call), it is copied as the new
 result without an LLM call. `force` bypasses the cache. Jobs (durable, resumable) wrap
-`evaluate_pairs`; this module knows nothing of them.
+`evaluate_one`, whose job items make a replayed step store nothing twice.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import get_call, get_call_dict
 from judgelab.db import Database
-from judgelab.db.models import Metric, MetricResult, MetricVersion
+from judgelab.db.models import JobItem, Metric, MetricResult, MetricVersion
+from judgelab.errors import NotFound
 from judgelab.evaluation.engine import ClientFor, Outcome, cache_key, evaluate
 from judgelab.evaluation.sandbox import Limits
 from judgelab.jsonutil import stable_hash
@@ -76,6 +78,144 @@ def _store(session: Session, project_id: int, call_id: int, metric: Metric, vers
     return row
 
 
+@dataclass
+class Item:
+    """What happened to one (call, metric) evaluation."""
+
+    outcome: str  # evaluated | error | cached
+    result_id: int | None
+    value: Any = None
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add_to(self, report: Report) -> None:
+        report.done += 1
+        report.errors += self.outcome == "error"
+        report.cache_hits += self.outcome == "cached"
+        report.llm_calls += self.llm_calls
+        report.input_tokens += self.input_tokens
+        report.output_tokens += self.output_tokens
+        report.cost_usd += self.cost_usd
+        if self.result_id is not None:
+            report.result_ids.append(self.result_id)
+
+
+@dataclass
+class _Prepared:
+    call: dict[str, Any]
+    metric: Metric
+    version: MetricVersion
+    content: MetricContent
+    others: dict[str, Any]
+    key: str
+
+
+def _record_item(session: Session, job_id: str, call_id: int, metric_id: int, item: Item) -> None:
+    session.add(JobItem(job_id=job_id, call_log_id=call_id, metric_id=metric_id, outcome=item.outcome,
+                        result_id=item.result_id, llm_calls=item.llm_calls, input_tokens=item.input_tokens,
+                        output_tokens=item.output_tokens, cost_usd=item.cost_usd))
+
+
+def _prepare(
+    db: Database, project_id: int, call_id: int, metric_id: int, version_id: int | None, default_model: str | None,
+    force: bool, job_id: str | None,
+) -> Item | _Prepared:
+    """Everything before the model: a finished job item, a cache hit, or what to evaluate."""
+    with db.session() as session:
+        if job_id is not None:
+            done = session.get(JobItem, (job_id, call_id, metric_id))
+            if done is not None:  # a replayed step: the work is already stored
+                return Item(done.outcome, done.result_id, None)
+        metric = get_metric(session, project_id, metric_id, field="metrics")
+        version = metric.current if version_id is None else session.get(MetricVersion, version_id)
+        if version is None or version.metric_id != metric.id:
+            raise NotFound("metrics", f"metric {metric_id} has no version {version_id}")
+        content = content_of(version)
+        call = get_call_dict(session, project_id, call_id)
+        call_hash = get_call(session, project_id, call_id).content_hash
+        others = {r["name"]: r["value"] for r in call["evaluation"]["metrics"]
+                  if r["error"] is None and r["metric_id"] != metric.id}
+        if content.type == "custom_code":
+            # Code may read other metrics' results: they are part of what it was given.
+            call_hash = stable_hash([call_hash, others])
+        key = cache_key(version.content_hash, _model_of(version, default_model), call_hash)
+        if not force:
+            current, copy_from = _cached(session, call_id, metric.id, key)
+            item: Item | None = None
+            if current and copy_from is not None:
+                item = Item("cached", copy_from.id, copy_from.value)
+            elif copy_from is not None:
+                outcome = Outcome(value=copy_from.value, score=copy_from.score, explanation=copy_from.explanation,
+                                  extra={**copy_from.extra, "copied_from_result": copy_from.id}, model=copy_from.model)
+                row = _store(session, project_id, call_id, metric, version, outcome, key, job_id)
+                item = Item("cached", row.id, row.value)
+            if item is not None:
+                if job_id is not None:
+                    _record_item(session, job_id, call_id, metric.id, item)
+                return item
+        return _Prepared(call, metric, version, content, others, key)
+
+
+def _finish(db: Database, project_id: int, prepared: _Prepared, outcome: Outcome, job_id: str | None) -> Item:
+    call_id, metric = prepared.call["id"], prepared.metric
+    try:
+        with db.session() as session:
+            row = _store(session, project_id, call_id, metric, prepared.version, outcome, prepared.key, job_id)
+            item = Item("error" if outcome.error else "evaluated", row.id, outcome.value, outcome.llm_calls,
+                        outcome.input_tokens, outcome.output_tokens, outcome.cost_usd)
+            if job_id is not None:
+                _record_item(session, job_id, call_id, metric.id, item)
+            return item
+    except IntegrityError:
+        # Another runner of the same step stored it first (a recovered workflow racing its
+        # predecessor): keep theirs, store nothing twice.
+        with db.session() as session:
+            done = session.get(JobItem, (job_id, call_id, metric.id))
+            if done is None:
+                raise
+            return Item(done.outcome, done.result_id, None)
+
+
+async def evaluate_one(
+    db: Database,
+    project_id: int,
+    call_id: int,
+    metric_id: int,
+    client_for: ClientFor,
+    default_model: str | None,
+    *,
+    version_id: int | None = None,
+    force: bool = False,
+    job_id: str | None = None,
+    limits: Limits | None = None,
+) -> Item:
+    """Evaluate one metric version (the current one unless given) on one call and store the result.
+
+    Idempotent within a job: a second run of the same (job, call, metric) returns what the first
+    stored. Database work runs in a thread so the event loop keeps other evaluations moving.
+    """
+    prepared = await asyncio.to_thread(_prepare, db, project_id, call_id, metric_id, version_id, default_model,
+                                       force, job_id)
+    if isinstance(prepared, Item):
+        return prepared
+    outcome = await evaluate(prepared.content, prepared.call, client_for, default_model,
+                             other_results=prepared.others, limits=limits)
+    return await asyncio.to_thread(_finish, db, project_id, prepared, outcome, job_id)
+
+
+def plan_stages(session: Session, project_id: int, metric_ids: list[int]) -> list[list[tuple[int, int]]]:
+    """(metric id, current version id) in stages: judges first, then code metrics after the
+    metrics they read (`data['name']`)."""
+    metrics = [get_metric(session, project_id, m, field="metrics") for m in dict.fromkeys(metric_ids)]
+    by_name = {m.name: m for m in metrics}
+    reads = {m.name: referenced_names(m.current.custom_code if m.current.type == "custom_code" else None)
+             for m in metrics}
+    order = stages(list(by_name), reads)
+    return [[(by_name[n].id, by_name[n].current.id) for n in stage] for stage in order]
+
+
 async def evaluate_pairs(
     db: Database,
     project_id: int,
@@ -88,70 +228,17 @@ async def evaluate_pairs(
     job_id: str | None = None,
     limits: Limits | None = None,
 ) -> Report:
-    """Evaluate every metric on every call; a code metric runs after the metrics it reads."""
-    report = Report(total=len(call_ids) * len(metric_ids))
+    """Evaluate every metric on every call, one call at a time (so identical calls share a
+    verdict); a code metric runs after the metrics it reads."""
+    report = Report(total=len(call_ids) * len(dict.fromkeys(metric_ids)))
     with db.session() as session:
-        metrics = [get_metric(session, project_id, m, field="metrics") for m in metric_ids]
-        plans = [(m, m.current, content_of(m.current)) for m in metrics]
-    by_name = {p[0].name: p for p in plans}
-    # Judges first; code metrics after the metrics they read (`data['name']`).
-    order = stages([p[0].name for p in plans], {p[0].name: referenced_names(p[2].custom_code) for p in plans})
+        order = plan_stages(session, project_id, metric_ids)
     for call_id in call_ids:
-        with db.session() as session:
-            call = get_call_dict(session, project_id, call_id)
-            call_hash = get_call(session, project_id, call_id).content_hash
-        values_by_name: dict[str, Any] = {r["name"]: r["value"] for r in call["evaluation"]["metrics"] if r["error"] is None}
-        for stage_names in order:
-            stage = [by_name[n] for n in stage_names]
-            outcomes = await asyncio.gather(
-                *(_one(db, project_id, call, call_hash, plan, client_for, default_model, values_by_name, force, job_id,
-                       limits, report)
-                  for plan in stage)
+        for stage in order:
+            items = await asyncio.gather(
+                *(evaluate_one(db, project_id, call_id, m, client_for, default_model, version_id=v, force=force,
+                               job_id=job_id, limits=limits) for m, v in stage)
             )
-            for (metric, _version, _content), value in zip(stage, outcomes):
-                if value is not _MISSING:
-                    values_by_name[metric.name] = value
+            for item in items:
+                item.add_to(report)
     return report
-
-
-_MISSING = object()
-
-
-async def _one(
-    db: Database, project_id: int, call: dict[str, Any], call_hash: str, plan: tuple[Metric, MetricVersion, MetricContent],
-    client_for: ClientFor, default_model: str | None, values_by_name: dict[str, Any], force: bool,
-    job_id: str | None, limits: Limits | None, report: Report,
-) -> Any:
-    metric, version, content = plan
-    others = {name: value for name, value in values_by_name.items() if name != metric.name}
-    if content.type == "custom_code":
-        # Code may read other metrics' results: they are part of what it was given.
-        call_hash = stable_hash([call_hash, others])
-    key = cache_key(version.content_hash, _model_of(version, default_model), call_hash)
-    if not force:
-        with db.session() as session:
-            current, copy_from = _cached(session, call["id"], metric.id, key)
-            if current and copy_from is not None:
-                report.cache_hits += 1
-                report.done += 1
-                report.result_ids.append(copy_from.id)
-                return copy_from.value
-            if copy_from is not None:
-                outcome = Outcome(value=copy_from.value, score=copy_from.score, explanation=copy_from.explanation,
-                                  extra={**copy_from.extra, "copied_from_result": copy_from.id}, model=copy_from.model)
-                row = _store(session, project_id, call["id"], metric, version, outcome, key, job_id)
-                report.cache_hits += 1
-                report.done += 1
-                report.result_ids.append(row.id)
-                return row.value
-    outcome = await evaluate(content, call, client_for, default_model, other_results=others, limits=limits)
-    with db.session() as session:
-        row = _store(session, project_id, call["id"], metric, version, outcome, key, job_id)
-    report.done += 1
-    report.errors += outcome.error is not None
-    report.llm_calls += outcome.llm_calls
-    report.input_tokens += outcome.input_tokens
-    report.output_tokens += outcome.output_tokens
-    report.cost_usd += outcome.cost_usd
-    report.result_ids.append(row.id)
-    return _MISSING if outcome.error else outcome.value

@@ -70,6 +70,37 @@ class RateLimiter:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
+class Slots:
+    """A concurrency limit that backs off when the provider says it is overloaded.
+
+    A 429 takes one slot away (down to `floor`); each success gives a tenth of one back, up to
+    the configured maximum. A few random 429s barely move it; a server whose real limit is below
+    ours (every other request refused) pulls it down to about that limit, so requests stop
+    starving each other in retry loops.
+    """
+
+    def __init__(self, maximum: int, floor: int = 1) -> None:
+        self.maximum = maximum
+        self.floor = min(floor, maximum)
+        self.limit = float(maximum)
+        self.in_flight = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+
+    async def release(self, *, overloaded: bool = False) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            if overloaded:
+                self.limit = max(float(self.floor), self.limit - 1.0)
+            else:
+                self.limit = min(float(self.maximum), self.limit + 0.1)
+            self._changed.notify_all()
+
+
 class JudgeClient:
     """Wraps one provider. `model` names in requests are the provider's own; prices are looked up
     as `provider/model`."""
@@ -95,7 +126,7 @@ class JudgeClient:
         self.prices = prices if prices is not None else price_table()
         self.usage = Usage()
         self._sleep = sleep
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self.slots = Slots(max_concurrency)
         self._limiter = RateLimiter(requests_per_second) if requests_per_second else None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
@@ -120,17 +151,22 @@ class JudgeClient:
 
     async def _with_retries(self, request: ChatRequest) -> ChatResponse:
         for attempt in range(1, self.max_attempts + 1):
-            async with self._slots:
+            await self.slots.acquire()
+            overloaded = False
+            try:
                 if self._limiter is not None:
                     await self._limiter.acquire()
                 self.usage.provider_calls += 1
                 try:
                     return await self.provider.complete(request)
                 except ProviderError as exc:
+                    overloaded = exc.status == 429
                     if not exc.retryable or attempt == self.max_attempts:
                         self.usage.failures += 1
                         raise
                     delay = self._delay(attempt, exc.retry_after)
+            finally:
+                await self.slots.release(overloaded=overloaded)
             # Wait outside the slot, so a backing-off call does not hold concurrency from others.
             self.usage.retries += 1
             await self._sleep(delay)
@@ -138,7 +174,9 @@ class JudgeClient:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.max_delay)
+            # Never earlier than asked; a little later at random, so callers refused together do
+            # not come back together and collide again.
+            return min(retry_after * random.uniform(1.0, 1.5), self.max_delay)
         # Exponential backoff with full jitter, so many clients that failed together do not retry together.
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 

@@ -1,0 +1,35 @@
+"""`judgelab worker`: an extra process that runs evaluation jobs from the shared database."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from typing import Annotated
+
+import typer
+
+from judgelab.cli.common import console
+from judgelab.config import get_settings
+from judgelab.db import open_database
+
+
+def worker(
+    executor_id: Annotated[str | None, typer.Option(
+        help="A stable id for this worker: restarted with the same id, it resumes the jobs it held "
+             "(default: worker-HOSTNAME; give each worker on a host its own)")] = None,
+) -> None:
+    """Run jobs (evaluations) queued by the server, the CLI or agents, beside `judgelab serve`."""
+    from judgelab.jobs.runtime import Runtime
+
+    settings = get_settings()
+    db = open_database(settings)
+    runtime = Runtime(db, settings, executor_id=executor_id or f"worker-{socket.gethostname()}").start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"judgelab worker {runtime.executor_id} running jobs (database: {db.dialect}); Ctrl-C to stop")
+    stop.wait()
+    console.print("stopping: unfinished jobs resume when a worker with this id starts again")
+    runtime.stop()
+    db.dispose()

@@ -1,0 +1,1 @@
+"""Durable background jobs: evaluation jobs on DBOS workflows and queues."""

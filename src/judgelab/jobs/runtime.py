@@ -1,0 +1,125 @@
+"""Starting and stopping this process's job runtime: DBOS, its queues, and the dispatcher.
+
+The dispatcher moves `queued` job rows (written by the API or the CLI, which need no DBOS) onto
+the DBOS job queue. Claiming is an atomic row update, so with many workers each job is enqueued
+by exactly one; the enqueue uses the job id as the workflow id, so repeating it is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS, DBOSConfig, SetWorkflowID
+from sqlalchemy import event
+
+from judgelab.config import Settings
+from judgelab.db import Database
+from judgelab.jobs import state
+from judgelab.jobs.service import claim_queued, starting_for
+from judgelab.jobs.workflows import EVAL_QUEUE, JOB_QUEUE, evaluation_job
+from judgelab.judges.registry import Judges
+
+log = logging.getLogger("judgelab.jobs")
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    # DBOS's own SQLite engine keeps the rollback journal, which costs an fsync per step
+    # checkpoint; WAL with synchronous=NORMAL stays durable across a killed process.
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    return engine
+
+
+class Runtime:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        executor_id: str | None = None,
+        judges: Callable[[], Judges] | None = None,
+        system_url: str | None = None,
+        system_schema: str | None = None,
+        dispatch_interval: float = 0.25,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.executor_id = executor_id or settings.executor_id
+        self.make_judges = judges or (lambda: Judges(settings))
+        self.system_url = system_url or settings.resolved_jobs_database_url
+        self.system_schema = system_schema or settings.jobs_schema
+        self.dispatch_interval = dispatch_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._engine: sa.Engine | None = None
+
+    def start(self) -> Runtime:
+        config: DBOSConfig = {
+            "name": "judgelab",
+            "executor_id": self.executor_id,
+            "log_level": "WARNING",
+            "dbos_system_schema": self.system_schema,
+        }
+        if self.system_url.startswith("sqlite"):
+            self._engine = _sqlite_engine(self.system_url)
+            config["system_database_engine"] = self._engine
+        else:
+            config["system_database_url"] = self.system_url.replace("postgresql+psycopg://", "postgresql://")
+        state.install(state.State(self.db, self.settings, self.executor_id, self.make_judges))
+        DBOS(config=config)
+        DBOS.launch()
+        DBOS.register_queue(JOB_QUEUE, worker_concurrency=4, polling_interval_sec=0.25)
+        DBOS.register_queue(EVAL_QUEUE, worker_concurrency=self.settings.worker_chunks, polling_interval_sec=0.1)
+        with self.db.session() as session:
+            pending = starting_for(session, self.executor_id)
+        for job_id in pending:
+            self._enqueue(job_id)
+        self._thread = threading.Thread(target=self._dispatch_loop, name="judgelab-dispatcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """A job was just queued: look now rather than at the next tick."""
+        self._wake.set()
+
+    def _enqueue(self, job_id: str) -> None:
+        queue = DBOS.retrieve_queue(JOB_QUEUE)
+        assert queue is not None
+        with SetWorkflowID(job_id):
+            queue.enqueue(evaluation_job, job_id)
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.db.session() as session:
+                    claimed = claim_queued(session, self.executor_id)
+                for job_id in claimed:
+                    self._enqueue(job_id)
+            except Exception:  # noqa: BLE001 - a database hiccup must not end dispatching
+                log.exception("dispatching queued jobs failed; retrying")
+            self._wake.wait(self.dispatch_interval)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        DBOS.destroy(workflow_completion_timeout_sec=0)
+        state.install(None)
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def start_runtime(db: Database, settings: Settings, **kwargs: Any) -> Runtime:
+    return Runtime(db, settings, **kwargs).start()

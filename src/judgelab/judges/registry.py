@@ -1,0 +1,64 @@
+"""One JudgeClient per provider per process, built from settings on first use.
+
+The per-provider concurrency and rate limits only mean something if every evaluation in a process
+shares the same client, so jobs, the CLI and the API get their clients here. Clients are bound
+to the event loop that first used them (the SDKs' connection pools are), so a registry belongs
+to one loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from judgelab.config import Settings
+from judgelab.judges.client import JudgeClient
+from judgelab.judges.providers import Provider
+
+ProviderFactory = Callable[[], Provider]
+
+
+def _openai() -> Provider:
+    from judgelab.judges.providers.openai import OpenAIProvider
+
+    return OpenAIProvider()
+
+
+def _anthropic() -> Provider:
+    from judgelab.judges.providers.anthropic import AnthropicProvider
+
+    return AnthropicProvider()
+
+
+def _local() -> Provider:
+    from judgelab.judges.providers.local import LocalProvider
+
+    return LocalProvider.from_environment()
+
+
+FACTORIES: dict[str, ProviderFactory] = {"openai": _openai, "anthropic": _anthropic, "local": _local}
+
+
+class Judges:
+    """`client_for(provider)` for the evaluation engine; KeyError for an unknown provider."""
+
+    def __init__(self, settings: Settings, factories: dict[str, ProviderFactory] | None = None) -> None:
+        self.settings = settings
+        self.factories = {**FACTORIES, **(factories or {})}
+        self._clients: dict[str, JudgeClient] = {}
+
+    def client_for(self, provider: str) -> JudgeClient:
+        client = self._clients.get(provider)
+        if client is None:
+            factory = self.factories[provider]
+            client = JudgeClient(
+                factory(),
+                max_concurrency=self.settings.judge_concurrency,
+                requests_per_second=self.settings.judge_requests_per_second,
+            )
+            self._clients[provider] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
