@@ -8,6 +8,7 @@ by exactly one; the enqueue uses the job id as the workflow id, so repeating it 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -76,6 +77,11 @@ class Runtime:
         else:
             config["system_database_url"] = self.system_url.replace("postgresql+psycopg://", "postgresql://")
         state.install(state.State(self.db, self.settings, self.executor_id, self.make_judges))
+        # DBOS's console handler holds the stderr of the moment it was imported; a CLI run under
+        # a harness that swaps streams would log into a closed one.
+        for handler in logging.getLogger("dbos").handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.stream = sys.stderr  # not setStream: it flushes the old, maybe closed, stream
         DBOS(config=config)
         DBOS.launch()
         DBOS.register_queue(JOB_QUEUE, worker_concurrency=4, polling_interval_sec=0.25)

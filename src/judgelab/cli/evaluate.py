@@ -1,0 +1,130 @@
+"""`judgelab eval`: the estimate first, a confirmation above 100 calls, then a job with a progress bar."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from judgelab.calls.queries import CallFilters
+from judgelab.cli.common import console, err_console, find_project, friendly_errors
+from judgelab.config import get_settings
+from judgelab.db import open_database
+from judgelab.db.models import Job
+from judgelab.errors import InvalidInput
+from judgelab.evaluation.estimate import CONFIRM_ABOVE, Estimate, estimate
+from judgelab.jobs.service import FINAL, job_dict
+from judgelab.jobs.submit import resolve_calls, submit_evaluation
+from judgelab.projects.service import resolve_agent
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _money(value: float | None) -> str:
+    return "unknown (no price for this model)" if value is None else f"${value:,.4f}"
+
+
+def print_estimate(est: Estimate) -> None:
+    table = Table(title="Estimate", show_header=True, header_style="bold")
+    for col in ("model", "metrics", "LLM requests", "input tokens", "output tokens", "cost"):
+        table.add_column(col)
+    for m in est.by_model:
+        table.add_row(m.model or "(none configured)", ", ".join(map(str, m.metrics)), f"{m.requests:,}",
+                      f"{m.input_tokens:,}", f"{m.output_tokens:,}", _money(m.cost_usd))
+    console.print(table)
+    console.print(f"{est.calls:,} calls x {est.metrics} metrics = {est.evaluations:,} evaluations; "
+                  f"total {_money(est.cost_usd)} ({est.tokenizer}; evaluations already cached cost nothing)")
+    for note in est.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+@friendly_errors
+def evaluate(
+    metric: Annotated[list[int], typer.Option("--metric", "-m", help="Metric id (repeat for several)")],
+    project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's calls (name or id)")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Calls at or after (ISO 8601, UTC unless it says)")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Calls at or before (ISO 8601)")] = None,
+    call: Annotated[list[int] | None, typer.Option("--call", help="A call id (repeat); instead of the filters")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=f"Do not ask before evaluating more than {CONFIRM_ABOVE} calls")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the estimate and stop")] = False,
+    force: Annotated[bool, typer.Option(help="Evaluate again even where a stored result matches (no cache)")] = False,
+    wait: Annotated[bool, typer.Option(help="Run the job here and follow it; --no-wait only queues it for a server or worker")] = True,
+) -> None:
+    """Evaluate metrics on calls: estimate, confirm, run as a durable job, show progress."""
+    settings = get_settings()
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            proj = find_project(session, project)
+            if call and (agent or since or until):
+                raise InvalidInput("call", "give --call or the filters (--agent, --since, --until), not both")
+            filters = None if call else CallFilters(
+                agent_id=resolve_agent(session, proj.id, agent).id if agent else None,
+                timestamp_gte=_utc(since), timestamp_lte=_utc(until))
+            calls = resolve_calls(session, proj.id, call, filters)
+            est = estimate(session, proj.id, metric, settings.model, call_ids=call or None, filters=filters)
+            print_estimate(est)
+            if dry_run:
+                return
+            if not calls:
+                raise InvalidInput("call", "no calls match: nothing to evaluate")
+            if len(calls) > CONFIRM_ABOVE and not yes:
+                if not sys.stdin.isatty():
+                    raise InvalidInput("yes", f"{len(calls)} calls is more than {CONFIRM_ABOVE}: read the estimate, "
+                                              "then pass --yes to confirm")
+                if not typer.confirm(f"Evaluate {len(calls):,} calls for about {_money(est.cost_usd)}?"):
+                    raise typer.Exit(1)
+            job = submit_evaluation(session, proj.id, metric, call_ids=call or None, filters=filters, confirm=True,
+                                    force=force, default_model=settings.model, created_by="cli").job
+            job_id = job.id
+        console.print(f"job [bold]{job_id}[/bold] queued ({job.total:,} evaluations)")
+        if not wait:
+            console.print("a `judgelab serve` or `judgelab worker` on this database will run it; "
+                          f"follow it at /api/v1/jobs/{job_id}/")
+            return
+        _run_and_follow(db, settings, job_id)
+    finally:
+        db.dispose()
+
+
+def _run_and_follow(db: Any, settings: Any, job_id: str) -> None:
+    from judgelab.jobs.runtime import Runtime
+
+    # A fixed id per host: if this command is killed, the next `judgelab eval` here resumes its work.
+    runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[info]}"), console=console) as bar:
+            task = bar.add_task("evaluating", total=None, info="")
+            while True:
+                with db.session() as session:
+                    job = session.get(Job, job_id)
+                    assert job is not None
+                    info = job_dict(session, job)
+                p = info["progress"]
+                bar.update(task, total=p["total"], completed=p["done"], info=(
+                    f"errors {p['errors']}  cache hits {p['cache_hits']}  LLM calls {info['llm_calls']}  "
+                    f"${info['cost_usd']:.4f}"))
+                if info["status"] in FINAL:
+                    break
+                time.sleep(0.25)
+    finally:
+        runtime.stop()
+    style = "green" if info["status"] == "completed" else "red"
+    console.print(f"[{style}]{info['status']}[/{style}]: {p['done']:,}/{p['total']:,} evaluations, {p['errors']} errors, "
+                  f"{p['cache_hits']} from the cache, {info['llm_calls']} LLM calls, "
+                  f"{info['input_tokens']:,} + {info['output_tokens']:,} tokens, ${info['cost_usd']:.4f}")
+    if info["message"]:
+        console.print(info["message"])
+    if info["status"] != "completed":
+        err_console.print(f"job {job_id} ended {info['status']}")
+        raise typer.Exit(1)
