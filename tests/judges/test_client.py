@@ -116,15 +116,15 @@ def test_the_concurrency_limit_shrinks_on_429s_and_recovers_on_successes() -> No
         seen = []
         for _ in range(5):
             await slots.acquire()
-            await slots.release(overloaded=True)
+            slots.release(overloaded=True)
         seen.append(slots.limit)
         for _ in range(100):
             await slots.acquire()
-            await slots.release()
+            slots.release()
         seen.append(slots.limit)
         for _ in range(50):
             await slots.acquire()
-            await slots.release(overloaded=True)
+            slots.release(overloaded=True)
         seen.append(slots.limit)
         return seen
 

@@ -66,6 +66,19 @@ def get_call_dict(session: Session, project_id: int, call_id: int) -> dict[str, 
     return _with_results(session, rows)[0]
 
 
+def get_call_for_judging(session: Session, project_id: int, call_id: int, *, with_results: bool) -> tuple[dict[str, Any], str]:
+    """The call as the judge sees it, and its content hash, in one query (two with results):
+    evaluation jobs load one per evaluation, so this path stays lean."""
+    row = session.execute(
+        select(*_COLUMNS, CallLog.content_hash).join(Agent, Agent.id == CallLog.agent_id)
+        .where(CallLog.id == call_id, CallLog.project_id == project_id)
+    ).first() if 1 <= call_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("id", f"no call log with id {call_id} in this project")
+    call = _with_results(session, [row])[0] if with_results else _row_to_dict(row, [])
+    return call, row.content_hash
+
+
 def _with_results(session: Session, rows: Any) -> list[dict[str, Any]]:
     results = latest_results(session, [r.id for r in rows])
     names = metric_names(session, {r.metric_id for rs in results.values() for r in rs})

@@ -26,6 +26,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        # Per-database memo of immutable rows (metric versions): ids are only unique within one database.
+        self.memo: dict[str, Any] = {}
 
     @property
     def dialect(self) -> str:

@@ -13,12 +13,13 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from judgelab.calls.queries import get_call, get_call_dict
+from judgelab.calls.queries import get_call_for_judging
 from judgelab.db import Database
+from judgelab.db.types import utcnow
 from judgelab.db.models import JobItem, Metric, MetricResult, MetricVersion
 from judgelab.errors import NotFound
 from judgelab.evaluation.engine import ClientFor, Outcome, cache_key, evaluate
@@ -46,36 +47,39 @@ def content_of(version: MetricVersion) -> MetricContent:
     return MetricContent(**{name: getattr(version, name) for name in MetricContent.names()})
 
 
-def _model_of(version: MetricVersion, default_model: str | None) -> str | None:
-    return version.model or default_model
+# Core statements, not ORM entities: a job runs these once per evaluation, and the ORM's unit of
+# work cost more CPU than the rest of the evaluation's database work together.
+_RESULT_COLUMNS = (MetricResult.id, MetricResult.value, MetricResult.score, MetricResult.explanation,
+                   MetricResult.extra, MetricResult.error, MetricResult.model, MetricResult.cache_key)
 
 
-def _cached(session: Session, call_id: int, metric_id: int, key: str) -> tuple[bool, MetricResult | None]:
+def _cached(session: Session, project_id: int, call_id: int, metric_id: int, key: str) -> tuple[bool, Any]:
     """(the newest result already has this key, a stored result with this key to copy)."""
-    newest = session.scalar(
-        select(MetricResult).where(MetricResult.call_log_id == call_id, MetricResult.metric_id == metric_id)
+    newest = session.execute(
+        select(*_RESULT_COLUMNS).where(MetricResult.call_log_id == call_id, MetricResult.metric_id == metric_id)
         .order_by(MetricResult.id.desc()).limit(1)
-    )
+    ).first()
     if newest is not None and newest.cache_key == key and newest.error is None:
         return True, newest
-    older = session.scalar(
-        select(MetricResult).where(MetricResult.cache_key == key, MetricResult.error.is_(None))
+    older = session.execute(
+        select(*_RESULT_COLUMNS)
+        .where(MetricResult.cache_key == key, MetricResult.project_id == project_id, MetricResult.error.is_(None))
         .order_by(MetricResult.id.desc()).limit(1)
-    )
+    ).first()
     return False, older
 
 
-def _store(session: Session, project_id: int, call_id: int, metric: Metric, version: MetricVersion, outcome: Outcome,
-           key: str, job_id: str | None) -> MetricResult:
-    row = MetricResult(
-        project_id=project_id, call_log_id=call_id, metric_id=metric.id, metric_version_id=version.id,
-        value=outcome.value, score=outcome.score, explanation=outcome.explanation, extra=outcome.extra,
-        error=outcome.error, model=outcome.model, input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd, cache_key=key, job_id=job_id,
-    )
-    session.add(row)
-    session.flush()
-    return row
+def _store(session: Session, project_id: int, call_id: int, metric_id: int, version_id: int, outcome: Outcome,
+           key: str, job_id: str | None) -> int:
+    return int(session.execute(
+        insert(MetricResult).values(
+            project_id=project_id, call_log_id=call_id, metric_id=metric_id, metric_version_id=version_id,
+            value=outcome.value, score=outcome.score, explanation=outcome.explanation, extra=outcome.extra,
+            error=outcome.error, model=outcome.model, input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd, cache_key=key, job_id=job_id,
+            created_at=utcnow(),
+        ).returning(MetricResult.id)
+    ).scalar_one())
 
 
 @dataclass
@@ -105,17 +109,53 @@ class Item:
 @dataclass
 class _Prepared:
     call: dict[str, Any]
-    metric: Metric
-    version: MetricVersion
-    content: MetricContent
+    metric_id: int
+    version: _Version
     others: dict[str, Any]
     key: str
 
 
 def _record_item(session: Session, job_id: str, call_id: int, metric_id: int, item: Item) -> None:
-    session.add(JobItem(job_id=job_id, call_log_id=call_id, metric_id=metric_id, outcome=item.outcome,
-                        result_id=item.result_id, llm_calls=item.llm_calls, input_tokens=item.input_tokens,
-                        output_tokens=item.output_tokens, cost_usd=item.cost_usd))
+    session.execute(insert(JobItem).values(
+        job_id=job_id, call_log_id=call_id, metric_id=metric_id, outcome=item.outcome, result_id=item.result_id,
+        llm_calls=item.llm_calls, input_tokens=item.input_tokens, output_tokens=item.output_tokens,
+        cost_usd=item.cost_usd, created_at=utcnow()))
+
+
+def _finished_item(session: Session, job_id: str, call_id: int, metric_id: int) -> Item | None:
+    row = session.execute(select(JobItem.outcome, JobItem.result_id).where(
+        JobItem.job_id == job_id, JobItem.call_log_id == call_id, JobItem.metric_id == metric_id)).first()
+    return None if row is None else Item(row.outcome, row.result_id, None)
+
+
+@dataclass(frozen=True)
+class _Version:
+    """What evaluating needs of a metric version. Versions never change once written, so this is
+    cached per process (jobs look one up per evaluation)."""
+
+    metric_id: int
+    project_id: int
+    version_id: int
+    content: MetricContent
+    content_hash: str
+    model: str | None
+
+
+def _version(db: Database, session: Session, project_id: int, metric_id: int,
+             version_id: int | None) -> tuple[Metric | None, _Version]:
+    versions: dict[int, _Version] = db.memo.setdefault("metric_versions", {})
+    cached = versions.get(version_id) if version_id is not None else None
+    if cached is not None and cached.project_id == project_id and cached.metric_id == metric_id:
+        return None, cached
+    metric = get_metric(session, project_id, metric_id, field="metrics")
+    version = metric.current if version_id is None else session.get(MetricVersion, version_id)
+    if version is None or version.metric_id != metric.id:
+        raise NotFound("metrics", f"metric {metric_id} has no version {version_id}")
+    found = _Version(metric.id, project_id, version.id, content_of(version), version.content_hash, version.model)
+    if len(versions) > 10_000:
+        versions.clear()
+    versions[version.id] = found
+    return metric, found
 
 
 def _prepare(
@@ -124,58 +164,57 @@ def _prepare(
 ) -> Item | _Prepared:
     """Everything before the model: a finished job item, a cache hit, or what to evaluate."""
     with db.session() as session:
-        if job_id is not None:
-            done = session.get(JobItem, (job_id, call_id, metric_id))
-            if done is not None:  # a replayed step: the work is already stored
-                return Item(done.outcome, done.result_id, None)
-        metric = get_metric(session, project_id, metric_id, field="metrics")
-        version = metric.current if version_id is None else session.get(MetricVersion, version_id)
-        if version is None or version.metric_id != metric.id:
-            raise NotFound("metrics", f"metric {metric_id} has no version {version_id}")
-        content = content_of(version)
-        call = get_call_dict(session, project_id, call_id)
-        call_hash = get_call(session, project_id, call_id).content_hash
+        if job_id is not None and (done := _finished_item(session, job_id, call_id, metric_id)) is not None:
+            return done  # a replayed step: the work is already stored
+        _metric, version = _version(db, session, project_id, metric_id, version_id)
+        content = version.content
+        # Only code reads other metrics' results; a judge sees the conversation alone.
+        reads_results = "custom_code" in (content.type, content.trigger_type)
+        call, call_hash = get_call_for_judging(session, project_id, call_id, with_results=reads_results)
         others = {r["name"]: r["value"] for r in call["evaluation"]["metrics"]
-                  if r["error"] is None and r["metric_id"] != metric.id}
+                  if r["error"] is None and r["metric_id"] != metric_id}
         if content.type == "custom_code":
             # Code may read other metrics' results: they are part of what it was given.
             call_hash = stable_hash([call_hash, others])
-        key = cache_key(version.content_hash, _model_of(version, default_model), call_hash)
+        key = cache_key(version.content_hash, version.model or default_model, call_hash)
         if not force:
-            current, copy_from = _cached(session, call_id, metric.id, key)
+            current, copy_from = _cached(session, project_id, call_id, metric_id, key)
             item: Item | None = None
             if current and copy_from is not None:
                 item = Item("cached", copy_from.id, copy_from.value)
             elif copy_from is not None:
                 outcome = Outcome(value=copy_from.value, score=copy_from.score, explanation=copy_from.explanation,
                                   extra={**copy_from.extra, "copied_from_result": copy_from.id}, model=copy_from.model)
-                row = _store(session, project_id, call_id, metric, version, outcome, key, job_id)
-                item = Item("cached", row.id, row.value)
+                row_id = _store(session, project_id, call_id, metric_id, version.version_id, outcome, key, job_id)
+                item = Item("cached", row_id, copy_from.value)
             if item is not None:
                 if job_id is not None:
-                    _record_item(session, job_id, call_id, metric.id, item)
+                    _record_item(session, job_id, call_id, metric_id, item)
                 return item
-        return _Prepared(call, metric, version, content, others, key)
+        return _Prepared(call, metric_id, version, others, key)
 
 
 def _finish(db: Database, project_id: int, prepared: _Prepared, outcome: Outcome, job_id: str | None) -> Item:
-    call_id, metric = prepared.call["id"], prepared.metric
+    call_id, metric_id = prepared.call["id"], prepared.metric_id
     try:
         with db.session() as session:
-            row = _store(session, project_id, call_id, metric, prepared.version, outcome, prepared.key, job_id)
-            item = Item("error" if outcome.error else "evaluated", row.id, outcome.value, outcome.llm_calls,
+            row_id = _store(session, project_id, call_id, metric_id, prepared.version.version_id, outcome, prepared.key,
+                            job_id)
+            item = Item("error" if outcome.error else "evaluated", row_id, outcome.value, outcome.llm_calls,
                         outcome.input_tokens, outcome.output_tokens, outcome.cost_usd)
             if job_id is not None:
-                _record_item(session, job_id, call_id, metric.id, item)
+                _record_item(session, job_id, call_id, metric_id, item)
             return item
     except IntegrityError:
         # Another runner of the same step stored it first (a recovered workflow racing its
         # predecessor): keep theirs, store nothing twice.
+        if job_id is None:
+            raise
         with db.session() as session:
-            done = session.get(JobItem, (job_id, call_id, metric.id))
+            done = _finished_item(session, job_id, call_id, metric_id)
             if done is None:
                 raise
-            return Item(done.outcome, done.result_id, None)
+            return done
 
 
 async def evaluate_one(
@@ -200,7 +239,7 @@ async def evaluate_one(
                                        force, job_id)
     if isinstance(prepared, Item):
         return prepared
-    outcome = await evaluate(prepared.content, prepared.call, client_for, default_model,
+    outcome = await evaluate(prepared.version.content, prepared.call, client_for, default_model,
                              other_results=prepared.others, limits=limits)
     return await asyncio.to_thread(_finish, db, project_id, prepared, outcome, job_id)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -76,7 +77,8 @@ class Slots:
     A 429 takes one slot away (down to `floor`); each success gives a tenth of one back, up to
     the configured maximum. A few random 429s barely move it; a server whose real limit is below
     ours (every other request refused) pulls it down to about that limit, so requests stop
-    starving each other in retry loops.
+    starving each other in retry loops. Waiters are served first come, first served, and a
+    release wakes only those it makes room for (hundreds may wait in a large job).
     """
 
     def __init__(self, maximum: int, floor: int = 1) -> None:
@@ -84,21 +86,38 @@ class Slots:
         self.floor = min(floor, maximum)
         self.limit = float(maximum)
         self.in_flight = 0
-        self._changed = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
+        if not self._waiters and self.in_flight < int(self.limit):
             self.in_flight += 1
-
-    async def release(self, *, overloaded: bool = False) -> None:
-        async with self._changed:
-            self.in_flight -= 1
-            if overloaded:
-                self.limit = max(float(self.floor), self.limit - 1.0)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.in_flight -= 1  # handed a slot just as it was cancelled: give it back
+                self._wake()
             else:
-                self.limit = min(float(self.maximum), self.limit + 0.1)
-            self._changed.notify_all()
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self, *, overloaded: bool = False) -> None:
+        self.in_flight -= 1
+        if overloaded:
+            self.limit = max(float(self.floor), self.limit - 1.0)
+        else:
+            self.limit = min(float(self.maximum), self.limit + 0.1)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < int(self.limit):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)
 
 
 class JudgeClient:
@@ -166,7 +185,7 @@ class JudgeClient:
                         raise
                     delay = self._delay(attempt, exc.retry_after)
             finally:
-                await self.slots.release(overloaded=overloaded)
+                self.slots.release(overloaded=overloaded)
             # Wait outside the slot, so a backing-off call does not hold concurrency from others.
             self.usage.retries += 1
             await self._sleep(delay)

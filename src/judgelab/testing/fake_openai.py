@@ -64,6 +64,7 @@ class FakeOpenAIServer:
         retry_after: float = 0.05,
         seed: int = 0,
         keep_bodies: bool = True,
+        port: int | None = None,
     ) -> None:
         self.queue: deque[str | Fault] = deque(answers or [])
         self.rule = rule
@@ -80,8 +81,10 @@ class FakeOpenAIServer:
         app = Starlette(routes=[
             Route("/v1/chat/completions", self._complete, methods=["POST"]),
             Route("/v1/messages", self._messages, methods=["POST"]),
+            Route("/stats", self._stats, methods=["GET"]),
         ])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"))
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port or _free_port(),
+                                                     log_level="warning", lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
 
     @property
@@ -117,6 +120,12 @@ class FakeOpenAIServer:
         if self.rule is not None:
             return self.rule(body)
         return Fault("500")
+
+    async def _stats(self, _request: Request) -> Response:
+        with self._lock:
+            return JSONResponse({"requests": self.stats.requests, "answered": self.stats.answered,
+                                 "rejected_busy": self.stats.rejected_busy, "faults": dict(self.stats.faults),
+                                 "max_in_flight": self.stats.max_in_flight})
 
     async def _complete(self, request: Request) -> Response:
         return await self._serve(request, _completion)
@@ -201,3 +210,27 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake model as a process: `python -m judgelab.testing.fake_openai --port 8100 --latency 0.2`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake OpenAI/Anthropic-compatible model server for tests and benchmarks")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--max-concurrency", type=int, default=None, help="answer 429 past this many in flight")
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
+                        help=f"inject a fault at random, KIND one of {', '.join(FAULTS)} (repeatable)")
+    parser.add_argument("--answer", default='{"result": true, "explanation": "the fake model always agrees"}')
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rates = {kind: float(rate) for kind, rate in (f.split("=", 1) for f in args.fault)}
+    server = FakeOpenAIServer(rule=lambda _body: args.answer, latency=args.latency, max_concurrency=args.max_concurrency,
+                              fault_rates=rates, seed=args.seed, keep_bodies=False, port=args.port)
+    print(f"fake model on {server.base_url}", flush=True)
+    server._server.run()
+
+
+if __name__ == "__main__":
+    main()
