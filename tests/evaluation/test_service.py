@@ -108,3 +108,15 @@ def test_code_metrics_run_after_the_code_metrics_they_read(api: Api, db: Databas
     assert report.errors == 0
     results = {r["name"]: r for r in api.get(f"/observability/v1/call-logs-external/{call}/").json()["evaluation"]["metrics"]}
     assert results["final"]["value"] is True and results["combined"]["value"] is True
+
+
+def test_numeric_and_enum_results_read_back_on_both_databases(api: Api, db: Database) -> None:
+    agent = api.agent()
+    call = api.call(agent)["id"]
+    score = api.metric("politeness", eval_type="numeric", description="Politeness from 1 to 5")
+    ratio = api.metric("share", eval_type="continuous_qualitative", description="Share of questions answered")
+    answers = iter(['{"result": 4, "explanation": "polite"}', '{"result": 0.75, "explanation": "most"}'])
+    report = _run(db, api, [call], [score["id"], ratio["id"]], FakeProvider(rule=lambda r: next(answers)))
+    assert report.errors == 0
+    values = {r["name"]: r["value"] for r in api.get(f"/observability/v1/call-logs-external/{call}/").json()["evaluation"]["metrics"]}
+    assert values == {"politeness": 4, "share": 0.75}

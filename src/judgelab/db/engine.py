@@ -49,6 +49,12 @@ class Database:
         self.engine.dispose()
 
 
+def _sqlite_json_loads(value: Any) -> Any:
+    # SQLite gives a column declared JSON numeric affinity, so a top-level JSON number (a numeric
+    # verdict) comes back as an int or float rather than text.
+    return value if isinstance(value, (int, float)) else loads(value)
+
+
 def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> Engine:
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
@@ -60,7 +66,7 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30, **(connect_args or {})},
             json_serializer=dumps,
-            json_deserializer=loads,
+            json_deserializer=_sqlite_json_loads,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

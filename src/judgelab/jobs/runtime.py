@@ -121,10 +121,25 @@ class Runtime:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._close_judges()
         DBOS.destroy(workflow_completion_timeout_sec=0)
         state.install(None)
         if self._engine is not None:
             self._engine.dispose()
+
+
+    def _close_judges(self) -> None:
+        """Close the model clients on the loop they were opened on (DBOS's), before it stops."""
+        current = state.installed()
+        judges = current.opened_judges() if current is not None else None
+        if judges is None:
+            return
+        try:
+            from dbos import _dbos as dbos_module  # the loop is not public API; failing here only leaks sockets
+
+            dbos_module._dbos_global_instance._background_event_loop.submit_coroutine(judges.aclose())  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001
+            log.debug("could not close the model clients", exc_info=True)
 
 
 def start_runtime(db: Database, settings: Settings, **kwargs: Any) -> Runtime:

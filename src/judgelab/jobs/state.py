@@ -25,6 +25,9 @@ class State:
             self._judges = self.make_judges()
         return self._judges
 
+    def opened_judges(self) -> Judges | None:
+        return self._judges
+
 
 _current: State | None = None
 
@@ -37,4 +40,8 @@ def install(state: State | None) -> None:
 def current() -> State:
     if _current is None:
         raise RuntimeError("no job runtime in this process: start one with judgelab.jobs.runtime.start_runtime")
+    return _current
+
+
+def installed() -> State | None:
     return _current

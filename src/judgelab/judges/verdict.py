@@ -41,7 +41,9 @@ def result_schema(eval_type: str, enum_values: list[str] | None) -> dict[str, An
     if eval_type in BINARY_EVAL_TYPES:
         result: dict[str, Any] = {"type": ["boolean", "null"]}
     elif eval_type == "enum":
-        result = {"type": ["string", "null"], "enum": [*(enum_values or []), None]}
+        # anyOf rather than a type list beside `enum`: grammar-based decoders (llama.cpp) honour
+        # the enum only in this form, and OpenAI's strict mode accepts it too.
+        result = {"anyOf": [{"type": "string", "enum": list(enum_values or [])}, {"type": "null"}]}
     else:
         result = {"type": ["number", "null"]}
     return {

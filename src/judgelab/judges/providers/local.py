@@ -46,6 +46,16 @@ def local_available() -> str | None:
     return None
 
 
+EXPLANATION_CHARS = 600
+
+
+def _cap_explanation(schema: dict[str, Any]) -> dict[str, Any]:
+    properties = dict(schema.get("properties", {}))
+    if "explanation" in properties:
+        properties["explanation"] = {**properties["explanation"], "maxLength": EXPLANATION_CHARS}
+    return {**schema, "properties": properties}
+
+
 class LocalProvider:
     name = "local"
 
@@ -84,7 +94,7 @@ class LocalProvider:
                 try:
                     from llama_cpp import Llama
                 except ImportError as exc:
-                    raise ProviderError("local: " + INSTALL, retryable=False) from exc
+                    raise ProviderError(f"local: cannot import llama_cpp ({exc}); " + INSTALL, retryable=False) from exc
                 self._models[path] = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                                            verbose=False)
                 self._locks[path] = threading.Lock()
@@ -98,8 +108,10 @@ class LocalProvider:
             "max_tokens": request.max_tokens,
         }
         if request.json_schema is not None:
-            # Grammar-constrained decoding: the model can only emit JSON of this shape.
-            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+            # Grammar-constrained decoding: the model can only emit JSON of this shape. Small models
+            # tend to repeat themselves inside the explanation until max_tokens cuts the JSON off;
+            # a length cap in the grammar closes the string in time.
+            kwargs["response_format"] = {"type": "json_object", "schema": _cap_explanation(request.json_schema)}
         with lock:
             try:
                 out = llm.create_chat_completion(**kwargs)
