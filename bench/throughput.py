@@ -37,20 +37,20 @@ from sqlalchemy import func, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from judgelab.calls.files import parse_jsonl  # noqa: E402
-from judgelab.calls.writer import import_payloads  # noqa: E402
-from judgelab.config import Settings  # noqa: E402
-from judgelab.db import Database, make_engine, migrate  # noqa: E402
-from judgelab.db.models import Job, MetricResult  # noqa: E402
-from judgelab.evaluation.service import evaluate_one  # noqa: E402
-from judgelab.jobs.runtime import Runtime  # noqa: E402
-from judgelab.jobs.service import FINAL, job_dict  # noqa: E402
-from judgelab.jobs.submit import submit_evaluation  # noqa: E402
-from judgelab.judges.providers.openai import OpenAIProvider  # noqa: E402
-from judgelab.judges.registry import Judges  # noqa: E402
-from judgelab.metrics.schemas import MetricCreate  # noqa: E402
-from judgelab.metrics.service import create_metric  # noqa: E402
-from judgelab.projects.service import create_agent, get_or_create_project  # noqa: E402
+from judgelab.calls.files import parse_jsonl
+from judgelab.calls.writer import import_payloads
+from judgelab.config import Settings
+from judgelab.db import Database, make_engine, migrate
+from judgelab.db.models import Job, MetricResult
+from judgelab.evaluation.service import evaluate_one
+from judgelab.jobs.runtime import Runtime
+from judgelab.jobs.service import FINAL, job_dict
+from judgelab.jobs.submit import submit_evaluation
+from judgelab.judges.providers.openai import OpenAIProvider
+from judgelab.judges.registry import Judges
+from judgelab.metrics.schemas import MetricCreate
+from judgelab.metrics.service import create_metric
+from judgelab.projects.service import create_agent, get_or_create_project
 
 MODEL = "openai/bench-judge"
 
@@ -192,7 +192,7 @@ def main() -> None:
         model = FakeModel(latency, args.concurrency, faults)
         # The provider limit is per process: processes share C between them.
         share = settings.model_copy(update={"judge_concurrency": args.concurrency // (workers + 1)})
-        judges = lambda: Judges(share, {"openai": lambda: OpenAIProvider(base_url=model.root + "/v1", api_key="x")})  # noqa: E731
+        judges = lambda: Judges(share, {"openai": lambda: OpenAIProvider(base_url=model.root + "/v1", api_key="x")})
         runtime = Runtime(db, share, executor_id=f"bench-{name}", judges=judges, system_url=jobs_url,
                           system_schema=schema, dispatch_interval=0.05).start()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "JUDGELAB_DATABASE_URL": url,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from judgelab.db import Database, migrate
 from judgelab.db.engine import MIGRATIONS_DIR

@@ -96,7 +96,7 @@ async def run_custom_code(
         answered = await asyncio.wait_for(_converse(proc, code, data, nested_judge, limits, out), limits.wall_seconds)
         if answered:  # let it exit on its own; whatever is left after a moment is killed below
             await asyncio.wait_for(proc.wait(), 2)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         if not answered:
             out.error = f"timed out after {limits.wall_seconds:g} s of wall time"
     except (ValueError, asyncio.LimitOverrunError):

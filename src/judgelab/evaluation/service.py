@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import get_call_for_judging
 from judgelab.db import Database
-from judgelab.db.types import utcnow
 from judgelab.db.models import JobItem, Metric, MetricResult, MetricVersion
+from judgelab.db.types import utcnow
 from judgelab.errors import NotFound
 from judgelab.evaluation.engine import ClientFor, Outcome, cache_key, evaluate
 from judgelab.evaluation.sandbox import Limits

@@ -111,7 +111,7 @@ class Runtime:
                     claimed = claim_queued(session, self.executor_id)
                 for job_id in claimed:
                     self._enqueue(job_id)
-            except Exception:  # noqa: BLE001 - a database hiccup must not end dispatching
+            except Exception:
                 log.exception("dispatching queued jobs failed; retrying")
             self._wake.wait(self.dispatch_interval)
             self._wake.clear()
@@ -138,7 +138,7 @@ class Runtime:
             from dbos import _dbos as dbos_module  # the loop is not public API; failing here only leaks sockets
 
             dbos_module._dbos_global_instance._background_event_loop.submit_coroutine(judges.aclose())  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("could not close the model clients", exc_info=True)
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from judgelab.db.models import Job, JobItem, MetricResult, Project
+from judgelab.db.types import utcnow
 from judgelab.errors import Conflict, InvalidInput, NotFound
 from judgelab.evaluation.service import plan_stages
-from judgelab.db.types import utcnow
 
 ACTIVE = ("queued", "starting", "running")
 FINAL = ("completed", "failed", "stopped", "cancelled")
