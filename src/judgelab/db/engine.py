@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,10 @@ class Database:
         self.sessionmaker = sessionmaker(engine, expire_on_commit=False)
         # Per-database memo of immutable rows (metric versions): ids are only unique within one database.
         self.memo: dict[str, Any] = {}
+        # SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler for up to tens of milliseconds even when the lock frees at once.
+        # Writers of this process queue here instead, and wake as soon as it is their turn.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -37,6 +42,17 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on any error."""
         with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session for a short write transaction, queued behind this process's other SQLite
+        writers (PostgreSQL writers need no queue)."""
+        if self._write_lock is None:
+            with self.session() as session:
+                yield session
+            return
+        with self._write_lock, self.session() as session:
             yield session
 
     def refresh_statistics(self) -> None:

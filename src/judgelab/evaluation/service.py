@@ -10,6 +10,7 @@ result without an LLM call. `force` bypasses the cache. Jobs (durable, resumable
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,7 @@ def _prepare(
 def _finish(db: Database, project_id: int, prepared: _Prepared, outcome: Outcome, job_id: str | None) -> Item:
     call_id, metric_id = prepared.call["id"], prepared.metric_id
     try:
-        with db.session() as session:
+        with db.write_session() as session:
             row_id = _store(session, project_id, call_id, metric_id, prepared.version.version_id, outcome, prepared.key,
                             job_id)
             item = Item("error" if outcome.error else "evaluated", row_id, outcome.value, outcome.llm_calls,
@@ -215,6 +216,11 @@ def _finish(db: Database, project_id: int, prepared: _Prepared, outcome: Outcome
             if done is None:
                 raise
             return done
+
+
+# Database work of evaluations, off the event loop. asyncio's default pool (CPUs + 4 threads) is
+# shared with DBOS's checkpoints and was the queue hundreds of in-flight evaluations waited in.
+_DB_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="judgelab-db")
 
 
 async def evaluate_one(
@@ -235,13 +241,14 @@ async def evaluate_one(
     Idempotent within a job: a second run of the same (job, call, metric) returns what the first
     stored. Database work runs in a thread so the event loop keeps other evaluations moving.
     """
-    prepared = await asyncio.to_thread(_prepare, db, project_id, call_id, metric_id, version_id, default_model,
-                                       force, job_id)
+    loop = asyncio.get_running_loop()
+    prepared = await loop.run_in_executor(_DB_THREADS, _prepare, db, project_id, call_id, metric_id, version_id,
+                                          default_model, force, job_id)
     if isinstance(prepared, Item):
         return prepared
     outcome = await evaluate(prepared.version.content, prepared.call, client_for, default_model,
                              other_results=prepared.others, limits=limits)
-    return await asyncio.to_thread(_finish, db, project_id, prepared, outcome, job_id)
+    return await loop.run_in_executor(_DB_THREADS, _finish, db, project_id, prepared, outcome, job_id)
 
 
 def plan_stages(session: Session, project_id: int, metric_ids: list[int]) -> list[list[tuple[int, int]]]:
