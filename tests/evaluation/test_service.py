@@ -115,8 +115,11 @@ def test_numeric_and_enum_results_read_back_on_both_databases(api: Api, db: Data
     call = api.call(agent)["id"]
     score = api.metric("politeness", eval_type="numeric", description="Politeness from 1 to 5")
     ratio = api.metric("share", eval_type="continuous_qualitative", description="Share of questions answered")
-    answers = iter(['{"result": 4, "explanation": "polite"}', '{"result": 0.75, "explanation": "most"}'])
-    report = _run(db, api, [call], [score["id"], ratio["id"]], FakeProvider(rule=lambda r: next(answers)))
+    def rule(request):  # type: ignore[no-untyped-def]
+        share = "Share of questions" in request.messages[-1].content
+        return '{"result": 0.75, "explanation": "most"}' if share else '{"result": 4, "explanation": "polite"}'
+
+    report = _run(db, api, [call], [score["id"], ratio["id"]], FakeProvider(rule=rule))
     assert report.errors == 0
     values = {r["name"]: r["value"] for r in api.get(f"/observability/v1/call-logs-external/{call}/").json()["evaluation"]["metrics"]}
     assert values == {"politeness": 4, "share": 0.75}

@@ -1,0 +1,1 @@
+"""The metric lab: agreement with human labels, finding misaligned metrics, improving them."""
