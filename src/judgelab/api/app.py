@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from judgelab import __version__
-from judgelab.api import calls, errors, evaluations, jobs, metrics, projects, testsets
+from judgelab.api import calls, errors, evaluations, jobs, labs, metrics, projects, testsets
 from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, TrailingSlash
 from judgelab.api.responses import FastJSON
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.key_cache = KeyCache()
     app.state.runtime = None  # the job runtime, when this process runs one (`judgelab serve`)
     errors.install(app)
-    for module in (calls, metrics, testsets, projects, evaluations, jobs):
+    for module in (calls, metrics, testsets, projects, evaluations, jobs, labs):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness and database check (no key needed)")

@@ -1,4 +1,4 @@
-"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval`."""
+"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from judgelab import __version__
-from judgelab.cli import calls, evaluate, keys, metrics, serve, worker
+from judgelab.cli import calls, evaluate, keys, labs, metrics, serve, worker
 
 app = typer.Typer(
     name="judgelab",
@@ -33,6 +33,7 @@ def root(
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 app.command("eval")(evaluate.evaluate)
+app.command("misaligned")(labs.misaligned)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
 app.command("export")(calls.export)
