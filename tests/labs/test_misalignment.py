@@ -118,3 +118,27 @@ def test_the_cli_table(api: Api, db: Database, backend: str, request, monkeypatc
     report = json.loads(as_json.output)[0]
     assert report["diagnosis"]["cause"] == "paraphrased confirmation"
     assert report["disagreement"]["n"] == 6 and round(report["disagreement"]["low"], 2) == 0.61
+
+
+def test_corrected_pass_rate(api: Api, db: Database) -> None:
+    agent = api.agent()
+    metric = api.metric("confirms booking")
+    calls = [api.call(agent, f"p{i}", f"call number {i}")["id"] for i in range(40)]
+    # The judge passes 24 of 40 (60 %).
+    for i, c in enumerate(calls):
+        add_result(db, c, metric["id"], i < 24, "judged")
+    raw_only = api.get(f"/api/v1/metrics/{metric['id']}/pass_rate/").json()
+    assert raw_only["raw"]["value"] == 0.6 and raw_only["raw"]["n"] == 40 and raw_only["corrected"] is None
+    # People reviewed 10 of its passes (8 right) and 10 of its fails (all right): TPR 1.0, TNR 10/12.
+    for i, c in enumerate(calls[:10]):
+        _vote(api, c, metric["id"], "agree" if i < 8 else "disagree", "checked at 00:10", None if i < 8 else False)
+    for c in calls[24:34]:
+        _vote(api, c, metric["id"], "agree", "checked at 00:10")
+    out = api.get(f"/api/v1/metrics/{metric['id']}/pass_rate/").json()
+    assert out["judge"]["tpr"]["value"] == 1.0 and round(out["judge"]["tnr"]["value"], 4) == round(10 / 12, 4)
+    # (0.6 + 10/12 - 1) / (1 + 10/12 - 1) = 0.52
+    corrected = out["corrected"]
+    assert round(corrected["value"], 4) == 0.52
+    assert corrected["low"] < 0.52 < corrected["high"] and corrected["n"] == 40
+    enum = api.metric("intent", eval_type="enum", enum_values=["a", "b"])
+    assert api.get(f"/api/v1/metrics/{enum['id']}/pass_rate/").json()["applicable"] is False

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from judgelab.api.deps import CtxDep, PathId
 from judgelab.api.responses import FastJSON
 from judgelab.labs.misalignment import misalignment
+from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
 from judgelab.metrics.service import get_metric
 
@@ -30,3 +31,9 @@ def review_queue_endpoint(
     metric = get_metric(ctx.session, ctx.project_id, id)
     items = review_queue(ctx.session, metric, limit=limit)
     return FastJSON({"metric_id": metric.id, "count": len(items), "results": items})
+
+
+@router.get("/api/v1/metrics/{id}/pass_rate/",
+            summary="The current version's pass rate, raw and corrected by the judge's TPR / TNR (Rogan-Gladen)")
+def pass_rate_endpoint(id: PathId, ctx: CtxDep) -> FastJSON:
+    return FastJSON(pass_rate(ctx.session, get_metric(ctx.session, ctx.project_id, id)))
