@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from judgelab.api.deps import CtxDep, PathId
 from judgelab.api.responses import FastJSON
+from judgelab.errors import InvalidInput
 from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
+from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, get_run, run_dict, start_run
 from judgelab.metrics.service import get_metric
 
 router = APIRouter(tags=["labs"])
@@ -37,3 +40,57 @@ def review_queue_endpoint(
             summary="The current version's pass rate, raw and corrected by the judge's TPR / TNR (Rogan-Gladen)")
 def pass_rate_endpoint(id: PathId, ctx: CtxDep) -> FastJSON:
     return FastJSON(pass_rate(ctx.session, get_metric(ctx.session, ctx.project_id, id)))
+
+
+class ProcessFeedbacksIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    test_set_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        default=None, max_length=1000, description="default: every test set with items for this metric")
+    metric_type: str = Field(default="llm_judge", description="llm_judge (custom_code is not supported yet)")
+    skip_evaluation: bool = Field(default=False, description="propose without running the judge (the proposal is unscored)")
+    simplified_prompt: Annotated[str, Field(max_length=50_000)] | None = Field(default=None, description="the starting point")
+    max_judge_calls: int = Field(default=DEFAULT_JUDGE_CALLS, ge=10, le=5000, description="judge-call budget of the run")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="fixes the split")
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    progress_id: Annotated[str, Field(min_length=1, max_length=64)]
+    answer: object = None
+    action: str | None = Field(default=None, description='"skip": leave the contradicting items out')
+
+
+@router.post("/test_framework/metric-reviews/process_feedbacks/", status_code=202,
+             summary="Start a labs run: improve a metric from its feedback, proven on held-out calls; never applied")
+def process_feedbacks(request: Request, body: ProcessFeedbacksIn, ctx: CtxDep) -> FastJSON:
+    run = start_run(ctx.session, ctx.project_id, body.metric_id, test_set_ids=body.test_set_ids,
+                    metric_type=body.metric_type, skip_evaluation=body.skip_evaluation,
+                    simplified_prompt=body.simplified_prompt, max_judge_calls=body.max_judge_calls, seed=body.seed)
+    ctx.commit()
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.wake()
+    return FastJSON({"progress_id": run.id}, status_code=202)
+
+
+@router.get("/test_framework/metric-reviews/process_feedbacks_progress/",
+            summary="A labs run's status, stage, judge calls and cost; when completed, the proposal and its scores")
+def process_feedbacks_progress(
+    ctx: CtxDep, progress_id: Annotated[str, Query(min_length=1, max_length=64)],
+) -> FastJSON:
+    return FastJSON(run_dict(get_run(ctx.session, ctx.project_id, progress_id)))
+
+
+@router.post("/test_framework/metric-reviews/process_feedbacks_answer/",
+             summary="Answer a run's question (needs_input): the right value, or action skip")
+def process_feedbacks_answer(body: AnswerIn, ctx: CtxDep) -> FastJSON:
+    if body.action is None and "answer" not in body.model_fields_set:
+        raise InvalidInput("answer", 'send "answer" (the right value) or "action": "skip"')
+    run = get_run(ctx.session, ctx.project_id, body.progress_id)
+    metric = get_metric(ctx.session, ctx.project_id, run.metric_id)
+    run = answer_run(ctx.session, ctx.project_id, body.progress_id, body.answer, body.action,
+                     metric.current.eval_type, metric.current.enum_values)
+    out = run_dict(run)
+    ctx.commit()
+    return FastJSON(out)

@@ -292,3 +292,26 @@ class JobItem(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LabsRun(Base):
+    """One labs run (process_feedbacks): a DBOS workflow with the same id; its proposal is never applied by it."""
+
+    __tablename__ = "labs_runs"
+    __table_args__ = (Index("ix_labs_runs_project_created", "project_id", "created_at"), Index("ix_labs_runs_status", "status"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"))
+    metric_version_id: Mapped[int] = mapped_column(Integer)
+    # queued -> starting -> running <-> needs_input -> completed | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    question: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    executor_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

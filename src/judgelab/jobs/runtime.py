@@ -23,6 +23,8 @@ from judgelab.jobs import state
 from judgelab.jobs.service import claim_queued, starting_for
 from judgelab.jobs.workflows import EVAL_QUEUE, JOB_QUEUE, evaluation_job
 from judgelab.judges.registry import Judges
+from judgelab.labs import service as labs_service
+from judgelab.labs.run import labs_run
 
 log = logging.getLogger("judgelab.jobs")
 
@@ -98,19 +100,22 @@ class Runtime:
         """A job was just queued: look now rather than at the next tick."""
         self._wake.set()
 
-    def _enqueue(self, job_id: str) -> None:
+    def _enqueue(self, job_id: str, workflow: Any = evaluation_job) -> None:
         queue = DBOS.retrieve_queue(JOB_QUEUE)
         assert queue is not None
         with SetWorkflowID(job_id):
-            queue.enqueue(evaluation_job, job_id)
+            queue.enqueue(workflow, job_id)
 
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():
             try:
                 with self.db.session() as session:
                     claimed = claim_queued(session, self.executor_id)
+                    runs = labs_service.claim_queued(session, self.executor_id)
                 for job_id in claimed:
                     self._enqueue(job_id)
+                for run_id in runs:
+                    self._enqueue(run_id, labs_run)
             except Exception:
                 log.exception("dispatching queued jobs failed; retrying")
             self._wake.wait(self.dispatch_interval)

@@ -65,6 +65,7 @@ def pass_rate(session: Session, metric: Metric) -> dict[str, Any]:
         out["corrected"] = None
         out["reason"] = "no labelled calls for this version yet: vote on some of its results to correct the rate"
         return out
+    assert agreement is not None
     tp, fn, tn, fp = confusion["tp"], confusion["fn"], confusion["tn"], confusion["fp"]
     corrected = corrected_interval(passed, n, tp, tp + fn, tn, tn + fp, seed=metric.id)
     out["judge"] = {"tpr": agreement["tpr"], "tnr": agreement["tnr"], "labelled": agreement["n"]}

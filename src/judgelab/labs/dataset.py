@@ -1,0 +1,112 @@
+"""The labelled set a labs run learns from, its contradictions, and its split.
+
+Items come from current feedback with a known label (`effective_label`) and from test-set items
+with an expected value. Everything here is pure or reads the database once, so the workflow can
+replay it deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from judgelab.calls.queries import get_call_for_judging
+from judgelab.db.models import Feedback, Metric, TestSet, TestSetItem
+from judgelab.feedback.labels import effective_label
+
+SMALL = 12  # below this many labels, one split has almost no power: say so
+
+
+def fingerprint(call: dict[str, Any]) -> str:
+    """Near-identical conversations share one: case and spacing do not count."""
+    text = " ".join(t.get("content") or "" for t in call.get("transcript_json") or []) or call.get("transcript") or ""
+    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()[:32]
+
+
+def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: list[int] | None) -> list[dict[str, Any]]:
+    eval_type = metric.current.eval_type
+    items: list[dict[str, Any]] = []
+    votes = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
+                            .order_by(Feedback.id)).all()
+    for f in votes:
+        known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
+        if not known:
+            continue
+        call, _ = get_call_for_judging(session, project_id, f.call_log_id, with_results=False)
+        items.append({"key": f"feedback:{f.id}", "call": _slim(call), "label": label, "reason": f.feedback or "",
+                      "judged": f.result_value, "reviewer": f.reviewer})
+    stmt = (select(TestSetItem, TestSet).join(TestSet, TestSet.id == TestSetItem.test_set_id)
+            .where(TestSetItem.metric_id == metric.id, TestSet.project_id == project_id, TestSetItem.has_expected_value))
+    if test_set_ids is not None:
+        stmt = stmt.where(TestSet.id.in_(test_set_ids))
+    for ts_item, ts in session.execute(stmt.order_by(TestSetItem.id)).all():
+        call = {"id": None, "transcript": ts.transcript, "transcript_json": ts.transcript_json,
+                "agent_description": ts.agent_description or "", "metadata": ts.meta or {},
+                "dynamic_variables": ts.dynamic_variables or {}}
+        items.append({"key": f"test_set_item:{ts_item.id}", "call": call, "label": ts_item.expected_value,
+                      "reason": ts_item.feedback or "", "judged": None, "reviewer": f"test set {ts.id}"})
+    for entry in items:
+        entry["fingerprint"] = fingerprint(entry["call"])
+    return items
+
+
+def _slim(call: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "transcript", "transcript_json", "agent_description", "metadata", "dynamic_variables")
+    return {k: call.get(k) for k in keep}
+
+
+def contradictions(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Groups of items on the same conversation whose labels disagree."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[item["fingerprint"]].append(item)
+    return [g for g in groups.values() if len({repr(i["label"]) for i in g}) > 1]
+
+
+def question_for(conflicts: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    first = conflicts[0]
+    labels = sorted({repr(i["label"]) for i in first})
+    return {
+        "text": (f"{len(first)} labels on the same conversation disagree ({', '.join(labels)}). Which is right? "
+                 "Answer with the right value, or skip to leave these items out of the run."),
+        "conflicts": len(conflicts),
+        "items": [{"key": i["key"], "label": i["label"], "reason": i["reason"], "reviewer": i["reviewer"],
+                   "call_log_id": i["call"].get("id")} for i in first],
+    }
+
+
+def apply_answer(items: list[dict[str, Any]], conflict: list[dict[str, Any]], answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """`{"action": "skip"}` drops the conflicting items; `{"answer": value}` (already normalised to
+    the metric's eval type) becomes their label."""
+    keys = {i["key"] for i in conflict}
+    if answer.get("action") == "skip":
+        return [i for i in items if i["key"] not in keys]
+    return [{**i, "label": answer.get("answer")} if i["key"] in keys else i for i in items]
+
+
+def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Stratified by label and deterministic for a seed. Items on the same conversation stay on
+    one side, so the held-out part never shares a transcript with what the optimizer saw."""
+    by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[item["fingerprint"]].append(item)
+    for fp in sorted(groups):
+        by_label[repr(groups[fp][0]["label"])].append(groups[fp])
+    rng = random.Random(seed)
+    optimisation: list[dict[str, Any]] = []
+    held_out: list[dict[str, Any]] = []
+    for label in sorted(by_label):
+        stratum = by_label[label]
+        rng.shuffle(stratum)
+        cut = round(len(stratum) * held_out_share)
+        if len(stratum) >= 2:
+            cut = max(1, cut)
+        for i, group in enumerate(stratum):
+            (held_out if i < cut else optimisation).extend(group)
+    return optimisation, held_out

@@ -1,0 +1,91 @@
+"""Labs run rows: start (queued for a runtime), progress, answers to questions."""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from judgelab.db.models import LabsRun
+from judgelab.errors import Conflict, InvalidInput, NotFound
+from judgelab.feedback.labels import normalize_expected
+from judgelab.feedback.votes import LABS_MIN_FEEDBACK
+from judgelab.labs.dataset import load_items
+from judgelab.metrics.service import get_metric
+
+DEFAULT_JUDGE_CALLS = 100
+DEFAULT_REWRITER_CALLS = 2
+
+
+def start_run(
+    session: Session, project_id: int, metric_id: int, *, test_set_ids: list[int] | None, metric_type: str,
+    skip_evaluation: bool, simplified_prompt: str | None, max_judge_calls: int, seed: int,
+) -> LabsRun:
+    metric = get_metric(session, project_id, metric_id, field="metric_id")
+    if metric_type != "llm_judge" or metric.current.type != "llm_judge":
+        raise InvalidInput("metric_type", "labs improves llm_judge metrics; custom_code metrics are not supported yet")
+    items = load_items(session, project_id, metric, test_set_ids)
+    if len(items) < LABS_MIN_FEEDBACK:
+        raise InvalidInput("metric_id", f"labs needs at least {LABS_MIN_FEEDBACK} feedback items with a known label "
+                                        f"(an expected value, an agree, or a disagree on a binary result); this metric has {len(items)}")
+    run = LabsRun(
+        id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id, metric_version_id=metric.current.id,
+        status="queued", stage="queued",
+        params={"test_set_ids": test_set_ids, "skip_evaluation": skip_evaluation, "simplified_prompt": simplified_prompt,
+                "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed},
+        progress={"labelled": len(items)},
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, project_id: int, run_id: str) -> LabsRun:
+    run = session.get(LabsRun, run_id)
+    if run is None or run.project_id != project_id:
+        raise NotFound("progress_id", f"no labs run with id {run_id!r} in this project")
+    return run
+
+
+def run_dict(run: LabsRun) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "progress_id": run.id, "metric_id": run.metric_id, "status": run.status, "stage": run.stage,
+        "progress": run.progress, "message": run.message, "question": run.question,
+        "created_at": run.created_at, "finished_at": run.finished_at, "applied": False,
+    }
+    if run.result:
+        out.update(run.result)
+    return out
+
+
+def answer_run(session: Session, project_id: int, run_id: str, answer: Any, action: str | None, eval_type: str,
+               enum_values: list[str] | None) -> LabsRun:
+    run = get_run(session, project_id, run_id)
+    if run.status != "needs_input":
+        raise Conflict("progress_id", f"the run is not waiting for an answer (status {run.status})")
+    if action is not None:
+        if action != "skip":
+            raise InvalidInput("action", "the only action is \"skip\"")
+        run.answer = {"action": "skip"}
+    else:
+        run.answer = {"answer": normalize_expected(answer, eval_type, enum_values, field="answer")}
+    return run
+
+
+def claim_queued(session: Session, executor_id: str) -> list[str]:
+    ids = session.scalars(select(LabsRun.id).where(LabsRun.status == "queued").order_by(LabsRun.created_at).limit(10)).all()
+    won = []
+    for run_id in ids:
+        done = session.execute(update(LabsRun).where(LabsRun.id == run_id, LabsRun.status == "queued")
+                               .values(status="starting", executor_id=executor_id))
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            won.append(run_id)
+    return won
+
+
+def unified_diff(before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        fromfile="current", tofile="proposal"))

@@ -1,0 +1,201 @@
+"""The seed's labs loop over HTTP against the fake model: metric, calls, evaluation, votes,
+process_feedbacks, polling, the proposal, PATCH, rerun."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from judgelab.labs.candidates import REWRITER_SYSTEM
+from judgelab.testing.fake_openai import FakeOpenAIServer
+from tests.conftest import Api
+from tests.jobs.conftest import RuntimeFactory
+from tests.jobs.test_jobs import wait_for
+
+STRICT = "Pass only when the customer says the exact word yes before the agent books."
+PARAPHRASE_RULE = " A paraphrased confirmation such as 'go ahead' counts as a yes."
+
+
+def model(body: dict[str, Any]) -> str:
+    """A judge that follows its criterion literally, and a rewriter that edits what reasons name."""
+    if body["messages"][0]["content"] == REWRITER_SYSTEM:
+        current = body["messages"][1]["content"].split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
+        return json.dumps({"description": current + PARAPHRASE_RULE, "rationale": "reviewers accept paraphrases"})
+    text = body["messages"][-1]["content"]
+    transcript = text.rsplit("</T", 1)[0].rsplit(">", 1)[-1] if "<T" in text else text
+    criterion = text.split("Criterion:\n", 1)[1].split("\n\n", 1)[0]
+    if "Customer: yes" in transcript:
+        result = True
+    elif "go ahead" in transcript:
+        result = "paraphrase" in criterion.lower()
+    else:
+        result = False
+    return json.dumps({"result": result, "explanation": "read the confirmation"})
+
+
+def _poll(api: Api, progress_id: str, until: tuple[str, ...] = ("completed", "failed"), timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = api.get("/test_framework/metric-reviews/process_feedbacks_progress/", params={"progress_id": progress_id})
+        assert r.status_code == 200, r.text
+        if r.json()["status"] in until:
+            return dict(r.json())
+        time.sleep(0.1)
+    raise AssertionError(f"labs run did not reach {until}: {r.json()}")
+
+
+def _setup(api: Api) -> tuple[int, dict[str, list[int]]]:
+    agent = api.agent()
+    calls: dict[str, list[int]] = {"yes": [], "paraphrase": [], "none": []}
+    for i in range(6):
+        calls["yes"].append(api.call(agent, f"y{i}", f"Book flight ref-y{i}? Customer: yes")["id"])
+        calls["paraphrase"].append(api.call(agent, f"p{i}", f"Book flight ref-p{i}? Sure, go ahead")["id"])
+        calls["none"].append(api.call(agent, f"n{i}", f"I booked flight ref-n{i} for you")["id"])
+    metric = api.metric("confirms before booking", eval_type="binary_workflow_adherence", description=STRICT)
+    return metric["id"], calls
+
+
+def _vote(api: Api, call: int, metric: int, **body: Any) -> None:
+    r = api.post(f"/observability/v1/call-logs-external/{call}/mark_metric_vote/", json={"metric_id": metric, **body})
+    assert r.status_code in (200, 201), r.text
+
+
+def test_the_labs_loop_end_to_end(api: Api, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any) -> None:
+    fake_model.rule = model
+    start_runtime(settings)
+    metric, calls = _setup(api)
+    everything = [c for group in calls.values() for c in group]
+    job = wait_for(api, api.post("/observability/v1/call-logs/evaluate_metrics/",
+                                 json={"call_logs": everything, "metrics": [metric]}).json()["job_id"])
+    assert job["status"] == "completed"
+    for c in calls["paraphrase"]:
+        _vote(api, c, metric, vote="disagree", expected_value=True,
+              feedback="At 00:04 the customer said 'go ahead': a paraphrased confirmation counts as yes.")
+    for c in calls["yes"] + calls["none"]:
+        _vote(api, c, metric, vote="agree", feedback="Right.")
+    started = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric})
+    assert started.status_code == 202, started.text
+    run = _poll(api, started.json()["progress_id"])
+    assert run["status"] == "completed", run
+    assert PARAPHRASE_RULE.strip() in run["improved_metric_description"] and run["applied"] is False
+    assert run["diff"].startswith("--- current\n+++ proposal\n") and "+" + STRICT in run["diff"]
+    held = run["scores"]["held_out"]
+    assert held["proposal"]["num_total"] == held["baseline"]["num_total"] == run["split"]["held_out"] == 6
+    assert held["baseline"]["kappa"]["n"] == 6 and held["proposal"]["accuracy"]["low"] is not None
+    assert run["verdict"]["verdict"] in ("improved", "not significant") and run["verdict"]["n"] == 6
+    assert run["noise_floor"] == 0.0
+    assert run["progress"]["judge_calls"] <= run["progress"]["judge_budget"] == 100
+    assert run["progress"]["rewriter_calls"] == 1
+    # The split never leaks: no held-out conversation reached the rewriter.
+    feedback = {f"feedback:{f['id']}": f["call_log"] for f in
+                api.get(f"/test_framework/v1/metrics/{metric}/feedback/", params={"page_size": 200}).json()["results"]}
+    refs = {c: f"ref-{k[0]}{i}" for k, group in calls.items() for i, c in enumerate(group)}
+    held_refs = {refs[feedback[key]] for key in run["held_out_items"]}
+    # The strict prompt gets exactly the held-out paraphrases wrong; the proposal gets none wrong.
+    held_paraphrases = sum(ref.startswith("ref-p") for ref in held_refs)
+    assert held["baseline"]["num_correct"] == 6 - held_paraphrases and held["proposal"]["num_correct"] == 6
+    assert sum(ref.startswith("ref-n") for ref in held_refs) == 2  # stratified: a third of each label
+    rewriter_prompts = [b["messages"][1]["content"] for b in fake_model.stats.bodies
+                        if b["messages"][0]["content"] == REWRITER_SYSTEM]
+    assert len(rewriter_prompts) == 1 and "ref-p" in rewriter_prompts[0]
+    assert not any(ref in rewriter_prompts[0] for ref in held_refs)
+    # Apply (a new version), rerun: the paraphrased confirmations now pass.
+    r = api.patch(f"/test_framework/v1/metrics/{metric}/", json={"description": run["improved_metric_description"]})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    rerun = wait_for(api, api.post("/observability/v1/call-logs/rerun_evaluation/",
+                                   json={"call_logs": calls["paraphrase"], "metrics": [metric]}).json()["job_id"])
+    assert rerun["status"] == "completed" and rerun["llm_calls"] == 6
+    for c in calls["paraphrase"]:
+        assert api.get(f"/observability/v1/call-logs-external/{c}/").json()["evaluation"]["metrics"][0]["value"] is True
+
+
+def test_contradictions_pause_the_run_until_answered(api: Api, start_runtime: RuntimeFactory,
+                                                      fake_model: FakeOpenAIServer, settings: Any) -> None:
+    fake_model.rule = model
+    start_runtime(settings)
+    metric, calls = _setup(api)
+    for c in calls["yes"] + calls["none"]:
+        _vote(api, c, metric, vote="disagree" if c in calls["none"][:1] else "agree", expected_value=c in calls["yes"],
+              feedback="checked")
+    # Two reviewers label the same call opposite ways.
+    _vote(api, calls["paraphrase"][0], metric, expected_value=True, vote="disagree", feedback="paraphrase is fine", reviewer="ana")
+    _vote(api, calls["paraphrase"][0], metric, expected_value=False, vote="agree", feedback="needs a real yes", reviewer="bo")
+    progress_id = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric}).json()["progress_id"]
+    asked = _poll(api, progress_id, until=("needs_input", "completed", "failed"))
+    assert asked["status"] == "needs_input" and asked["stage"] == "contradictions"
+    assert {i["reviewer"] for i in asked["question"]["items"]} == {"ana", "bo"}
+    bad = api.post("/test_framework/metric-reviews/process_feedbacks_answer/", json={"progress_id": progress_id, "answer": "maybe"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "answer"
+    ok = api.post("/test_framework/metric-reviews/process_feedbacks_answer/", json={"progress_id": progress_id, "answer": "true"})
+    assert ok.status_code == 200, ok.text
+    done = _poll(api, progress_id)
+    assert done["status"] == "completed" and done["question"] is None, done
+    again = api.post("/test_framework/metric-reviews/process_feedbacks_answer/", json={"progress_id": progress_id, "action": "skip"})
+    assert again.status_code == 409
+
+
+def test_budget_and_bad_requests(api: Api, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any) -> None:
+    fake_model.rule = model
+    metric, calls = _setup(api)
+    few = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric})
+    assert few.status_code == 400 and "at least 6" in few.json()["detail"]
+    for c in calls["paraphrase"] + calls["yes"]:
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased yes counts")
+    assert api.post("/test_framework/metric-reviews/process_feedbacks/",
+                    json={"metric_id": metric, "metric_type": "custom_code"}).status_code == 400
+    assert api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": 99999}).status_code == 404
+    assert api.get("/test_framework/metric-reviews/process_feedbacks_progress/", params={"progress_id": "nope"}).status_code == 404
+    start_runtime(settings)
+    tight = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric, "max_judge_calls": 10})
+    run = _poll(api, tight.json()["progress_id"])
+    assert run["status"] == "failed" and "budget" in run["message"] and run["progress"]["judge_calls"] == 0
+    unscored = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric, "skip_evaluation": True})
+    run = _poll(api, unscored.json()["progress_id"])
+    assert run["status"] == "completed" and run["scored"] is False and run["verdict"]["verdict"] == "unscored"
+    assert run["progress"]["judge_calls"] == 0 and run["improved_metric_description"] != STRICT
+
+
+def test_a_killed_labs_run_resumes_without_repaying_judge_calls(
+    api: Api, db: Any, system_db: tuple[str, str], fake_model: FakeOpenAIServer, tmp_path: Any
+) -> None:
+    import signal
+
+    from tests.jobs.test_kill_resume import _worker
+
+    fake_model.rule = model
+    metric, calls = _setup(api)
+    from tests.conftest import add_result  # votes need results to vote on; no job is needed for that
+
+    for c in calls["paraphrase"] + calls["none"]:
+        add_result(db, c, metric, False, "no explicit yes")
+    for c in calls["yes"]:
+        add_result(db, c, metric, True, "said yes")
+    for c in calls["paraphrase"]:
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts as yes")
+    for c in calls["yes"] + calls["none"]:
+        _vote(api, c, metric, vote="agree", feedback="Right.")
+    fake_model.latency = 0.15
+    progress_id = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric}).json()["progress_id"]
+    worker = _worker(db, system_db, fake_model, tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while fake_model.stats.answered < 12:
+            assert worker.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    paid_before = fake_model.stats.requests
+    worker = _worker(db, system_db, fake_model, tmp_path)
+    try:
+        run = _poll(api, progress_id, timeout=120)
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    assert run["status"] == "completed", run
+    needed = run["progress"]["judge_calls"] + run["progress"]["rewriter_calls"]
+    # Everything paid before the kill was reused: only the requests in flight (2) were paid twice.
+    assert paid_before >= 12 and needed <= fake_model.stats.requests <= needed + 2
