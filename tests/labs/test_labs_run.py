@@ -199,3 +199,82 @@ def test_a_killed_labs_run_resumes_without_repaying_judge_calls(
     needed = run["progress"]["judge_calls"] + run["progress"]["rewriter_calls"]
     # Everything paid before the kill was reused: only the requests in flight (2) were paid twice.
     assert paid_before >= 12 and needed <= fake_model.stats.requests <= needed + 2
+
+
+def test_validation_reports_flips_and_marks_become_feedback(
+    api: Api, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
+) -> None:
+    fake_model.rule = model
+    start_runtime(settings)
+    metric, calls = _setup(api)
+    everything = [c for group in calls.values() for c in group]
+    wait_for(api, api.post("/observability/v1/call-logs/evaluate_metrics/",
+                           json={"call_logs": everything, "metrics": [metric]}).json()["job_id"])
+    for c in calls["paraphrase"][:3]:
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts")
+    for c in calls["yes"][:3] + calls["none"][:3]:
+        _vote(api, c, metric, vote="agree", feedback="Right.")
+    proposal = STRICT + PARAPHRASE_RULE
+
+    def validate(**body: Any) -> dict[str, Any]:
+        r = api.post(f"/api/v1/metrics/{metric}/validate/", json=body)
+        assert r.status_code == 202, r.text
+        vid = r.json()["validation_id"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            out = api.get(f"/api/v1/validations/{vid}/").json()
+            if out["status"] in ("completed", "failed"):
+                return dict(out)
+            time.sleep(0.1)
+        raise AssertionError(out)
+
+    before = validate(description=proposal, sample=20)
+    assert before["status"] == "completed" and before["validated"] == "proposal", before
+    assert before["summary"] == {"fixed": 3, "regressed": 0, "changed": 3, "error": 0}
+    assert before["checked"] == 18 and before["unchanged"] == 12
+    changed = [f for f in before["flips"] if f["kind"] == "changed"]
+    assert {f["call_log_id"] for f in changed} == set(calls["paraphrase"][3:])
+    assert all(f["before"] is False and f["after"] is True for f in before["flips"])
+    marked = api.post(f"/api/v1/validations/{before['progress_id']}/flips/{changed[0]['index']}/mark/",
+                      json={"right": True, "feedback": "go ahead is a yes"})
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["flips"][changed[0]["index"]]["marked"] == "right"
+    votes = api.get(f"/test_framework/v1/metrics/{metric}/feedback/", params={"page_size": 200}).json()["results"]
+    new_vote = next(v for v in votes if v["call_log"] == changed[0]["call_log_id"])
+    assert new_vote["label"] is True and new_vote["vote"] == "disagree"
+    assert api.post(f"/api/v1/validations/{before['progress_id']}/flips/99/mark/", json={"right": True}).status_code == 404
+    # Applied as version 2, validated against version 1's stored verdicts: the same flips.
+    api.patch(f"/test_framework/v1/metrics/{metric}/", json={"description": proposal})
+    after = validate(sample=20)
+    assert after["validated"] == "applied version" and after["summary"]["regressed"] == 0
+    assert after["summary"]["fixed"] == 4 and after["summary"]["changed"] == 2  # the marked flip is now labelled
+
+
+def test_judgelab_validate(api: Api, db: Any, backend: str, system_db: tuple[str, str], fake_model: FakeOpenAIServer,
+                           request: Any, monkeypatch: Any, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from judgelab.cli import app
+    from judgelab.config import get_settings
+    from tests.conftest import PG_URL, add_result
+
+    fake_model.rule = model
+    metric, calls = _setup(api)
+    for c in calls["paraphrase"]:
+        add_result(db, c, metric, False, "no explicit yes")
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts")
+    proposal = tmp_path / "proposal.txt"
+    proposal.write_text(STRICT + PARAPHRASE_RULE)
+    url = db.engine.url.render_as_string(hide_password=False) if backend == "sqlite" else \
+        f"{PG_URL}?options=-csearch_path%3D{request.getfixturevalue('_pg_schema')[0]}"
+    for name, value in {"JUDGELAB_DATABASE_URL": url, "JUDGELAB_JOBS_DATABASE_URL": system_db[0],
+                        "JUDGELAB_JOBS_SCHEMA": system_db[1], "JUDGELAB_MODEL": "openai/judge-1",
+                        "OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        out = CliRunner().invoke(app, ["validate", "--metric", str(metric), "--description-file", str(proposal)])
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    assert "6 calls checked (proposal): 6 fixed, 0 regressed, 0 changed (unlabelled), 0 errors, 0 unchanged" in out.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgelab.api.deps import CtxDep, PathId
@@ -14,6 +14,7 @@ from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
 from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, get_run, run_dict, start_run
+from judgelab.labs.validation import mark_flip, start_validation
 from judgelab.metrics.service import get_metric
 
 router = APIRouter(tags=["labs"])
@@ -92,5 +93,48 @@ def process_feedbacks_answer(body: AnswerIn, ctx: CtxDep) -> FastJSON:
     run = answer_run(ctx.session, ctx.project_id, body.progress_id, body.answer, body.action,
                      metric.current.eval_type, metric.current.enum_values)
     out = run_dict(run)
+    ctx.commit()
+    return FastJSON(out)
+
+
+class ValidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: Annotated[str, Field(min_length=1, max_length=50_000)] | None = Field(
+        default=None, description="a proposal to validate before applying it; default: the current version")
+    sample: int = Field(default=20, ge=0, le=500, description="recent production calls outside the labelled set")
+    confirm: bool = Field(default=False, description="required when more than 100 calls would be judged")
+    max_judge_calls: int = Field(default=300, ge=1, le=5000)
+
+
+class MarkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    right: bool = Field(description="is the new verdict right?")
+    feedback: Annotated[str, Field(max_length=20_000)] = ""
+    expected_value: object = Field(default=None, description="the right value, when the flip was wrong and not binary")
+
+
+@router.post("/api/v1/metrics/{id}/validate/", status_code=202,
+             summary="Rerun a version (or a proposal) on labelled and recent calls; report the flips")
+def validate_endpoint(request: Request, id: PathId, body: ValidateIn, ctx: CtxDep) -> FastJSON:
+    run = start_validation(ctx.session, ctx.project_id, id, description=body.description, sample=body.sample,
+                           confirm=body.confirm, max_judge_calls=body.max_judge_calls, default_model=ctx.settings.model)
+    ctx.commit()
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.wake()
+    return FastJSON({"validation_id": run.id, "progress_url": f"/api/v1/validations/{run.id}/"}, status_code=202)
+
+
+@router.get("/api/v1/validations/{validation_id}/", summary="A validation's status and, when done, its flips")
+def validation_endpoint(validation_id: Annotated[str, Path(min_length=1, max_length=64)], ctx: CtxDep) -> FastJSON:
+    return FastJSON(run_dict(get_run(ctx.session, ctx.project_id, validation_id, field="validation_id")))
+
+
+@router.post("/api/v1/validations/{validation_id}/flips/{index}/mark/",
+             summary="Mark a flip right or wrong: it becomes feedback on that call")
+def mark_flip_endpoint(validation_id: Annotated[str, Path(min_length=1, max_length=64)],
+                       index: Annotated[int, Path(ge=0, le=100_000)], body: MarkIn, ctx: CtxDep) -> FastJSON:
+    out = mark_flip(ctx.session, ctx.project_id, validation_id, index, body.right, body.feedback,
+                    body.expected_value, ctx.key_name)
     ctx.commit()
     return FastJSON(out)

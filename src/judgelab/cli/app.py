@@ -1,4 +1,4 @@
-"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned`."""
+"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned | validate`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 app.command("eval")(evaluate.evaluate)
 app.command("misaligned")(labs.misaligned)
+app.command("validate")(labs.validate)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
 app.command("export")(calls.export)

@@ -50,3 +50,61 @@ def misaligned(
         d = r["diagnosis"]
         if d["kind"] == "systemic":
             console.print(f"[bold]{r['name']}[/bold]: {d['summary']}. {d['suggested_edit']}")
+
+
+@friendly_errors
+def validate(
+    metric: Annotated[int, typer.Option("--metric", "-m", help="Metric id")],
+    description_file: Annotated[typer.FileText | None, typer.Option(
+        help="Validate this proposal before applying it (default: the current version)")] = None,
+    sample: Annotated[int, typer.Option(min=0, max=500, help="Recent production calls outside the labelled set")] = 20,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm when more than 100 calls would be judged")] = False,
+    project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
+) -> None:
+    """Rerun a metric (or a proposal) on its labelled calls and recent calls; print what flipped."""
+    import socket
+    import time
+
+    from judgelab.config import get_settings
+    from judgelab.db import open_database
+    from judgelab.db.models import LabsRun
+    from judgelab.jobs.runtime import Runtime
+    from judgelab.labs.service import run_dict
+    from judgelab.labs.validation import start_validation
+
+    settings = get_settings()
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            proj = find_project(session, project)
+            run_id = start_validation(session, proj.id, metric, description=description_file.read() if description_file else None,
+                                      sample=sample, confirm=yes, max_judge_calls=5000, default_model=settings.model).id
+        runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
+        try:
+            with console.status("validating..."):
+                while True:
+                    with db.session() as session:
+                        run = session.get(LabsRun, run_id)
+                        assert run is not None
+                        out = run_dict(run)
+                    if out["status"] in ("completed", "failed"):
+                        break
+                    time.sleep(0.25)
+        finally:
+            runtime.stop()
+    finally:
+        db.dispose()
+    if out["status"] != "completed":
+        console.print(f"[red]failed[/red]: {out['message']}")
+        raise typer.Exit(1)
+    s = out["summary"]
+    console.print(f"{out['checked']} calls checked ({out['validated']}): {s['fixed']} fixed, {s['regressed']} regressed, "
+                  f"{s['changed']} changed (unlabelled), {s['error']} errors, {out['unchanged']} unchanged")
+    table = Table(show_header=True, header_style="bold")
+    for col in ("#", "kind", "call", "before", "after", "label"):
+        table.add_column(col)
+    for f in out["flips"]:
+        table.add_row(str(f["index"]), f["kind"], f"{f['call_log_id']} {f['call_id']}", json.dumps(f["before"]),
+                      json.dumps(f["after"]), "-" if f["label"] is None and f["kind"] == "changed" else json.dumps(f["label"]))
+    console.print(table)
+    console.print(f"mark a changed flip: POST /api/v1/validations/{run_id}/flips/N/mark/ {{\"right\": true|false}}")

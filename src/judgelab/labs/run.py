@@ -107,7 +107,7 @@ async def _wait_answer(run_id: str) -> dict[str, Any]:
         delay = min(delay * 2, 30.0)
 
 
-class _Spend:
+class Spend:
     def __init__(self, judge_budget: int, rewriter_budget: int) -> None:
         self.judge_budget, self.rewriter_budget = judge_budget, rewriter_budget
         self.judge = self.rewriter = 0
@@ -119,7 +119,7 @@ class _Spend:
                 "rewriter_budget": self.rewriter_budget, "cost_usd": round(self.cost, 6)}
 
 
-async def _judge_all(content: dict[str, Any], items: list[dict[str, Any]], model: str | None, spend: _Spend,
+async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model: str | None, spend: Spend,
                      cache: dict[str, Any], *, salt: str = "") -> list[Any] | None:
     """Verdicts of one prompt on items, cached per (prompt, conversation); None when the budget
     cannot pay for them all (nothing is then spent)."""
@@ -148,7 +148,7 @@ async def labs_run(run_id: str) -> str:
     if "error" in ctx:
         return "gone"
     content, model, items, params = ctx["content"], ctx["model"], ctx["items"], ctx["params"]
-    spend = _Spend(params["max_judge_calls"], params["max_rewriter_calls"])
+    spend = Spend(params["max_judge_calls"], params["max_rewriter_calls"])
     while conflicts := contradictions(items):
         await labs_update(run_id, {"status": "needs_input", "stage": "contradictions", "question": question_for(conflicts)})
         items = apply_answer(items, conflicts[0], await _wait_answer(run_id))
@@ -170,8 +170,8 @@ async def labs_run(run_id: str) -> str:
         errors = [(i, i["judged"]) for i in optimisation if repr(i["label"]) != repr(i["judged"])]
     else:
         await labs_update(run_id, {"stage": "baseline", "progress": {**counts, **spend.as_dict()}})
-        base_opt = await _judge_all(base_content, optimisation, model, spend, cache)
-        base_held = await _judge_all(base_content, held_out, model, spend, cache)
+        base_opt = await judge_all(base_content, optimisation, model, spend, cache)
+        base_held = await judge_all(base_content, held_out, model, spend, cache)
         if base_opt is None or base_held is None:
             await labs_update(run_id, {"status": "failed", "message": "the judge-call budget cannot pay for the baseline"})
             return "failed"
@@ -179,7 +179,7 @@ async def labs_run(run_id: str) -> str:
         await labs_update(run_id, {"stage": "noise floor", "progress": {**counts, **spend.as_dict()}})
         flips = []
         for n in range(NOISE_RERUNS):
-            again = await _judge_all(base_content, held_out, model, spend, cache, salt=f"noise-{n}")
+            again = await judge_all(base_content, held_out, model, spend, cache, salt=f"noise-{n}")
             if again is None:
                 spend.notes.append("the budget left no room to measure the noise floor: taken as 0")
                 break
@@ -220,7 +220,7 @@ async def labs_run(run_id: str) -> str:
         best = (_accuracy(optimisation, base_opt), "current", content["description"])
         tried = []
         for name, description in candidates:
-            preds = await _judge_all({**content, "description": description}, optimisation, model, spend, cache)
+            preds = await judge_all({**content, "description": description}, optimisation, model, spend, cache)
             if preds is None:
                 spend.notes.append(f"budget reached: candidate '{name}' was not scored")
                 continue
@@ -232,8 +232,8 @@ async def labs_run(run_id: str) -> str:
             name, proposal = candidates[0]
             spend.notes.append("no candidate beat the current prompt on the optimisation part; the first is shown anyway")
         await labs_update(run_id, {"stage": "report", "progress": {**counts, **spend.as_dict()}})
-        new_held = await _judge_all({**content, "description": proposal}, held_out, model, spend, cache)
-        new_opt = await _judge_all({**content, "description": proposal}, optimisation, model, spend, cache)
+        new_held = await judge_all({**content, "description": proposal}, held_out, model, spend, cache)
+        new_opt = await judge_all({**content, "description": proposal}, optimisation, model, spend, cache)
         result["selection"] = tried
         result["chosen"] = name
         if new_held is None or new_opt is None:

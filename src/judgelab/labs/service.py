@@ -43,10 +43,10 @@ def start_run(
     return run
 
 
-def get_run(session: Session, project_id: int, run_id: str) -> LabsRun:
+def get_run(session: Session, project_id: int, run_id: str, field: str = "progress_id") -> LabsRun:
     run = session.get(LabsRun, run_id)
     if run is None or run.project_id != project_id:
-        raise NotFound("progress_id", f"no labs run with id {run_id!r} in this project")
+        raise NotFound(field, f"no labs run or validation with id {run_id!r} in this project")
     return run
 
 
@@ -75,14 +75,16 @@ def answer_run(session: Session, project_id: int, run_id: str, answer: Any, acti
     return run
 
 
-def claim_queued(session: Session, executor_id: str) -> list[str]:
-    ids = session.scalars(select(LabsRun.id).where(LabsRun.status == "queued").order_by(LabsRun.created_at).limit(10)).all()
+def claim_queued(session: Session, executor_id: str) -> list[tuple[str, str]]:
+    """(run id, kind) of queued runs this executor won: `labs` or `validation`."""
+    rows = session.execute(select(LabsRun.id, LabsRun.params).where(LabsRun.status == "queued")
+                           .order_by(LabsRun.created_at).limit(10)).all()
     won = []
-    for run_id in ids:
+    for run_id, params in rows:
         done = session.execute(update(LabsRun).where(LabsRun.id == run_id, LabsRun.status == "queued")
                                .values(status="starting", executor_id=executor_id))
         if done.rowcount == 1:  # type: ignore[attr-defined]
-            won.append(run_id)
+            won.append((run_id, (params or {}).get("kind", "labs")))
     return won
 
 
