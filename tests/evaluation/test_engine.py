@@ -112,3 +112,17 @@ def test_cache_key_changes_with_each_input() -> None:
     assert base == cache_key("v1", "openai/gpt-4.1-mini", "c1")
     assert len({base, cache_key("v2", "openai/gpt-4.1-mini", "c1"), cache_key("v1", "openai/gpt-4.1", "c1"),
                 cache_key("v1", "openai/gpt-4.1-mini", "c2")}) == 4
+
+
+def test_a_nested_judge_can_be_sent_an_excerpt_instead_of_the_call() -> None:
+    code = ("r = judge('Did the caller confirm?', transcript='user: yes, go ahead', context='Booking rules only')\n"
+            "_result = r['result']\n_explanation = r['explanation']\n")
+    fake = FakeProvider([verdict(True, "said go ahead")])
+    client = JudgeClient(fake, sleep=lambda s: asyncio.sleep(0))
+    long_call = {"transcript_json": [{"role": "user", "content": "filler " * 500}], "agent_description": "A" * 3000}
+    out = asyncio.run(evaluate(MetricContent(type="custom_code", custom_code=code, description=""), long_call,
+                               {"fake": client}.__getitem__, "fake/judge"))
+    assert out.error is None and out.value is True
+    sent = fake.requests[0].messages[1].content
+    assert "user: yes, go ahead" in sent and "Booking rules only" in sent
+    assert "filler" not in sent and "AAAA" not in sent

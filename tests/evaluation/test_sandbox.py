@@ -34,7 +34,8 @@ def test_a_metric_reads_data_and_sets_its_result() -> None:
 def test_nested_judge_is_served_by_the_parent() -> None:
     prompts: list[str] = []
 
-    async def judge(prompt: str, eval_type: str, enum_values: list[str] | None) -> dict[str, Any]:
+    async def judge(prompt: str, eval_type: str, enum_values: list[str] | None, transcript: str | None,
+                    context: str | None) -> dict[str, Any]:
         prompts.append(prompt)
         return {"result": True, "explanation": f"judged {eval_type}"}
 

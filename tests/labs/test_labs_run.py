@@ -278,3 +278,90 @@ def test_judgelab_validate(api: Api, db: Any, backend: str, system_db: tuple[str
         get_settings.cache_clear()
     assert out.exit_code == 0, out.output
     assert "6 calls checked (proposal): 6 fixed, 0 regressed, 0 changed (unlabelled), 0 errors, 0 unchanged" in out.output
+
+
+def test_to_custom_code_sends_fewer_tokens_and_keeps_agreement(
+    api: Api, db: Any, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
+) -> None:
+    from judgelab.labs.to_code import keywords
+    from tests.conftest import add_result
+
+    assert keywords("Pass only when the customer confirms the booking with an explicit yes.", []) == \
+        ["confirm", "book", "explicit"]
+    fake_model.rule = model
+    start_runtime(settings)
+    agent = api.agent(description="Weather small talk rules.\n\nBooking: always confirm before you book.")
+    metric = api.metric("confirms before booking",
+                        description="Pass only when the customer confirms the booking with an explicit yes.")["id"]
+    filler = [{"role": r, "content": f"Let me tell you about the weather in Paris, part {n}.", "start_time": float(n)}
+              for n, r in enumerate(["agent", "user"] * 10)]
+    for i in range(6):
+        answer = "Customer: yes" if i % 2 else "I'd rather not."
+        turns = [*filler, {"role": "agent", "content": f"Shall I book flight ref-{i} now?", "start_time": 30.0},
+                 {"role": "user", "content": answer, "start_time": 32.0}]
+        call = api.post("/observability/v1/observe/", json={"agent": agent, "call_id": f"t{i}", "transcript_json": turns}).json()["id"]
+        add_result(db, call, metric, bool(i % 2), "read it")
+        _vote(api, call, metric, vote="agree", feedback="right")
+    r = api.post(f"/api/v1/metrics/{metric}/to_custom_code/", json={})
+    assert r.status_code == 202, r.text
+    cid = r.json()["conversion_id"]
+    deadline = time.monotonic() + 60
+    while (out := api.get(f"/api/v1/conversions/{cid}/").json())["status"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, out
+        time.sleep(0.1)
+    assert out["status"] == "completed", out
+    judge, code = out["agreement"]["judge"], out["agreement"]["code"]
+    assert judge["num_correct"] == code["num_correct"] == 6 and code["errors"] == 0
+    tokens = out["input_tokens_per_call"]
+    assert tokens["code"] < tokens["judge"] and tokens["saved_share"] > 0.3, tokens
+    assert "KEYWORDS" in out["custom_code"] and out["metric_body"]["type"] == "custom_code"
+    # The generated metric is a valid custom_code metric.
+    created = api.post("/test_framework/v1/metrics/", json=out["metric_body"])
+    assert created.status_code == 201, created.text
+
+
+def test_judgelab_to_code(api: Api, db: Any, backend: str, system_db: tuple[str, str], fake_model: FakeOpenAIServer,
+                          request: Any, monkeypatch: Any, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from judgelab.cli import app
+    from judgelab.config import get_settings
+    from tests.conftest import PG_URL, add_result
+
+    fake_model.rule = model
+    metric, calls = _setup(api)
+    for c in calls["yes"]:
+        add_result(db, c, metric, True, "said yes")
+        _vote(api, c, metric, vote="agree", feedback="right")
+    url = db.engine.url.render_as_string(hide_password=False) if backend == "sqlite" else \
+        f"{PG_URL}?options=-csearch_path%3D{request.getfixturevalue('_pg_schema')[0]}"
+    for name, value in {"JUDGELAB_DATABASE_URL": url, "JUDGELAB_JOBS_DATABASE_URL": system_db[0],
+                        "JUDGELAB_JOBS_SCHEMA": system_db[1], "JUDGELAB_MODEL": "openai/judge-1",
+                        "OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    code_file = tmp_path / "metric.py"
+    try:
+        out = CliRunner().invoke(app, ["to-code", "--metric", str(metric), "-o", str(code_file)])
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    assert "judge: 6/6 right; code: 6/6 right" in out.output
+    assert "KEYWORDS" in code_file.read_text() and "judge(CRITERION" in code_file.read_text()
+
+
+def test_run_reviews_rescores_the_labelled_calls(api: Api, db: Any, start_runtime: RuntimeFactory,
+                                                 fake_model: FakeOpenAIServer, settings: Any) -> None:
+    from tests.conftest import add_result
+
+    fake_model.rule = model
+    start_runtime(settings)
+    metric, calls = _setup(api)
+    for c in calls["paraphrase"]:
+        add_result(db, c, metric, False, "no explicit yes")
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts")
+    api.patch(f"/test_framework/v1/metrics/{metric}/", json={"description": STRICT + PARAPHRASE_RULE})
+    r = api.post(f"/test_framework/v1/metrics/{metric}/run_reviews/")
+    assert r.status_code == 202, r.text
+    out = _poll(api, r.json()["progress_id"])
+    assert out["status"] == "completed" and out["summary"]["fixed"] == 6 and out["checked"] == 6

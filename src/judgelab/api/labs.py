@@ -14,6 +14,7 @@ from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
 from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, get_run, run_dict, start_run
+from judgelab.labs.to_code import start_conversion
 from judgelab.labs.validation import mark_flip, start_validation
 from judgelab.metrics.service import get_metric
 
@@ -138,3 +139,39 @@ def mark_flip_endpoint(validation_id: Annotated[str, Path(min_length=1, max_leng
                     body.expected_value, ctx.key_name)
     ctx.commit()
     return FastJSON(out)
+
+
+class ToCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_judge_calls: int = Field(default=200, ge=2, le=5000, description="both versions run once on each labelled call")
+
+
+@router.post("/api/v1/metrics/{id}/to_custom_code/", status_code=202,
+             summary="Convert a judge metric to code that sends only the relevant turns; measured on labelled calls")
+def to_custom_code_endpoint(request: Request, id: PathId, body: ToCodeIn, ctx: CtxDep) -> FastJSON:
+    run = start_conversion(ctx.session, ctx.project_id, id, body.max_judge_calls)
+    ctx.commit()
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.wake()
+    return FastJSON({"conversion_id": run.id, "progress_url": f"/api/v1/conversions/{run.id}/"}, status_code=202)
+
+
+@router.get("/api/v1/conversions/{conversion_id}/",
+            summary="A conversion's code, its agreement next to the judge's, and input tokens saved per call")
+def conversion_endpoint(conversion_id: Annotated[str, Path(min_length=1, max_length=64)], ctx: CtxDep) -> FastJSON:
+    return FastJSON(run_dict(get_run(ctx.session, ctx.project_id, conversion_id, field="conversion_id")))
+
+
+@router.post("/test_framework/v1/metrics/{id}/run_reviews/", status_code=202,
+             summary="Re-score a metric on its labelled calls (after a PATCH), as a job with a progress id")
+def run_reviews_endpoint(request: Request, id: PathId, ctx: CtxDep) -> FastJSON:
+    """The platform's name for validating the current version on the labelled calls alone: follow it at
+    process_feedbacks_progress or /api/v1/validations/{id}/."""
+    run = start_validation(ctx.session, ctx.project_id, id, description=None, sample=0, confirm=True,
+                           max_judge_calls=5000, default_model=ctx.settings.model)
+    ctx.commit()
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.wake()
+    return FastJSON({"progress_id": run.id, "validation_id": run.id}, status_code=202)

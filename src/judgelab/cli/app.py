@@ -1,4 +1,4 @@
-"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned | validate`."""
+"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned | validate | to-code`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ app.command("worker")(worker.worker)
 app.command("eval")(evaluate.evaluate)
 app.command("misaligned")(labs.misaligned)
 app.command("validate")(labs.validate)
+app.command("to-code")(labs.to_code)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
 app.command("export")(calls.export)

@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from judgelab.cli.common import console, find_project, friendly_errors, session_scope
+from judgelab.config import get_settings
+from judgelab.db import open_database
 from judgelab.labs.misalignment import misalignment
 
 
@@ -62,14 +64,6 @@ def validate(
     project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
 ) -> None:
     """Rerun a metric (or a proposal) on its labelled calls and recent calls; print what flipped."""
-    import socket
-    import time
-
-    from judgelab.config import get_settings
-    from judgelab.db import open_database
-    from judgelab.db.models import LabsRun
-    from judgelab.jobs.runtime import Runtime
-    from judgelab.labs.service import run_dict
     from judgelab.labs.validation import start_validation
 
     settings = get_settings()
@@ -79,19 +73,7 @@ def validate(
             proj = find_project(session, project)
             run_id = start_validation(session, proj.id, metric, description=description_file.read() if description_file else None,
                                       sample=sample, confirm=yes, max_judge_calls=5000, default_model=settings.model).id
-        runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
-        try:
-            with console.status("validating..."):
-                while True:
-                    with db.session() as session:
-                        run = session.get(LabsRun, run_id)
-                        assert run is not None
-                        out = run_dict(run)
-                    if out["status"] in ("completed", "failed"):
-                        break
-                    time.sleep(0.25)
-        finally:
-            runtime.stop()
+        out = _run_here(db, settings, run_id, "validating...")
     finally:
         db.dispose()
     if out["status"] != "completed":
@@ -108,3 +90,59 @@ def validate(
                       json.dumps(f["after"]), "-" if f["label"] is None and f["kind"] == "changed" else json.dumps(f["label"]))
     console.print(table)
     console.print(f"mark a changed flip: POST /api/v1/validations/{run_id}/flips/N/mark/ {{\"right\": true|false}}")
+
+
+def _run_here(db: Any, settings: Any, run_id: str, what: str) -> dict[str, Any]:
+    """Run a queued labs run in this process and wait for its end."""
+    import socket
+    import time
+
+    from judgelab.db.models import LabsRun
+    from judgelab.jobs.runtime import Runtime
+    from judgelab.labs.service import run_dict
+
+    runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
+    try:
+        with console.status(what):
+            while True:
+                with db.session() as session:
+                    run = session.get(LabsRun, run_id)
+                    assert run is not None
+                    out = run_dict(run)
+                if out["status"] in ("completed", "failed"):
+                    return out
+                time.sleep(0.25)
+    finally:
+        runtime.stop()
+
+
+@friendly_errors
+def to_code(
+    metric: Annotated[int, typer.Option("--metric", "-m", help="Metric id (an llm_judge metric with labelled calls)")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the code to this file")] = None,
+    project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
+) -> None:
+    """Convert a judge metric to Python that sends only the relevant turns; compare both on labelled calls."""
+    from judgelab.labs.to_code import start_conversion
+
+    settings = get_settings()
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            proj = find_project(session, project)
+            run_id = start_conversion(session, proj.id, metric, max_judge_calls=5000).id
+        out = _run_here(db, settings, run_id, "measuring the judge and the code on the labelled calls...")
+    finally:
+        db.dispose()
+    if out["status"] != "completed":
+        console.print(f"[red]failed[/red]: {out['message']}")
+        raise typer.Exit(1)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(out["custom_code"])
+    else:
+        console.print(out["custom_code"], markup=False, highlight=False)
+    j, c, t = out["agreement"]["judge"], out["agreement"]["code"], out["input_tokens_per_call"]
+    console.print(f"judge: {j['num_correct']}/{j['num_total']} right; code: {c['num_correct']}/{c['num_total']} right; "
+                  f"input tokens per call {t['judge']} -> {t['code']} (saved {t['saved']})")
+    console.print("create it: POST /test_framework/v1/metrics/ with this body: " + json.dumps(out["metric_body"])[:200] + "...")

@@ -102,10 +102,13 @@ async def evaluate(
         out.error = NO_MODEL
         return out
 
-    async def nested(prompt: str, eval_type: str, enum_values: list[str] | None) -> dict[str, Any]:
+    async def nested(prompt: str, eval_type: str, enum_values: list[str] | None, transcript: str | None = None,
+                     context: str | None = None) -> dict[str, Any]:
         if client is None:
             raise RuntimeError(NO_MODEL)
-        verdict = await _judge(client, model_name, prompt, eval_type, enum_values, call, out)
+        seen = call if transcript is None else {"transcript": transcript, "transcript_json": [],
+                                                "agent_description": context or "", "metadata": {}, "dynamic_variables": {}}
+        verdict = await _judge(client, model_name, prompt, eval_type, enum_values, seen, out)
         if verdict is None:
             raise RuntimeError(out.error or "no verdict")
         return {"result": verdict.value, "explanation": verdict.explanation}

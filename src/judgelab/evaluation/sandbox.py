@@ -35,7 +35,10 @@ from typing import Any
 CHILD = Path(__file__).with_name("sandbox_child.py")
 CLONE_NEWNET = 0x40000000
 
-NestedJudge = Callable[[str, str, "list[str] | None"], Awaitable[dict[str, Any]]]
+# (prompt, eval_type, enum_values, transcript, context): with `transcript`, the judge sees that text
+# (an excerpt the metric chose) in place of the whole call, and `context` in place of the agent's
+# description.
+NestedJudge = Callable[[str, str, "list[str] | None", "str | None", "str | None"], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -154,7 +157,10 @@ async def _nested(msg: dict[str, Any], nested_judge: NestedJudge | None, limits:
         return {"error": f"at most {limits.nested_calls} nested judge calls per evaluation"}
     out.nested_calls += 1
     try:
-        return await nested_judge(str(msg.get("prompt", "")), str(msg.get("eval_type") or "binary_qualitative"), msg.get("enum_values"))
+        transcript, context = msg.get("transcript"), msg.get("context")
+        return await nested_judge(str(msg.get("prompt", "")), str(msg.get("eval_type") or "binary_qualitative"),
+                                  msg.get("enum_values"), None if transcript is None else str(transcript),
+                                  None if context is None else str(context))
     except Exception as exc:  # noqa: BLE001 - the child gets the reason, the parent keeps running
         return {"error": str(exc)[:500]}
 

@@ -62,9 +62,15 @@ def _send(obj: dict) -> None:
     _proto_out.flush()
 
 
-def judge(prompt, eval_type="binary_qualitative", enum_values=None):
-    """Ask the metric's judge model a nested question; returns {"result": ..., "explanation": ...}."""
-    _send({"type": "judge", "prompt": str(prompt), "eval_type": eval_type, "enum_values": enum_values})
+def judge(prompt, eval_type="binary_qualitative", enum_values=None, transcript=None, context=None):
+    """Ask the metric's judge model a nested question; returns {"result": ..., "explanation": ...}.
+
+    By default the judge sees the whole call; `transcript` (text) replaces it with an excerpt and
+    `context` replaces the agent's description, so a metric can send only what matters.
+    """
+    _send({"type": "judge", "prompt": str(prompt), "eval_type": eval_type, "enum_values": enum_values,
+           "transcript": None if transcript is None else str(transcript),
+           "context": None if context is None else str(context)})
     answer = json.loads(_proto_in.readline() or "{}")
     if "error" in answer:
         raise RuntimeError(f"nested judge call failed: {answer['error']}")

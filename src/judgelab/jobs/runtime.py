@@ -25,6 +25,7 @@ from judgelab.jobs.workflows import EVAL_QUEUE, JOB_QUEUE, evaluation_job
 from judgelab.judges.registry import Judges
 from judgelab.labs import service as labs_service
 from judgelab.labs.run import labs_run
+from judgelab.labs.to_code import to_code_run
 from judgelab.labs.validation import validation_run
 
 log = logging.getLogger("judgelab.jobs")
@@ -116,7 +117,7 @@ class Runtime:
                 for job_id in claimed:
                     self._enqueue(job_id)
                 for run_id, kind in runs:
-                    self._enqueue(run_id, validation_run if kind == "validation" else labs_run)
+                    self._enqueue(run_id, {"validation": validation_run, "to_code": to_code_run}.get(kind, labs_run))
             except Exception:
                 log.exception("dispatching queued jobs failed; retrying")
             self._wake.wait(self.dispatch_interval)

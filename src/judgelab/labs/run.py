@@ -82,7 +82,7 @@ async def labs_take_answer(run_id: str) -> dict[str, Any] | None:
 async def labs_judge(content: dict[str, Any], call: dict[str, Any], model: str | None) -> dict[str, Any]:
     out = await evaluate(MetricContent(**content), call, state.current().judges().client_for, model)
     return {"value": ERROR if out.error else out.value, "llm_calls": out.llm_calls, "cost": out.cost_usd,
-            "error": out.error}
+            "input_tokens": out.input_tokens, "error": out.error}
 
 
 @DBOS.step(name="judgelab.labs_rewrite")
