@@ -145,6 +145,8 @@ def test_budget_and_bad_requests(api: Api, start_runtime: RuntimeFactory, fake_m
     assert api.post("/test_framework/metric-reviews/process_feedbacks/",
                     json={"metric_id": metric, "metric_type": "custom_code"}).status_code == 400
     assert api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": 99999}).status_code == 404
+    bogus = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric, "generators": ["magic"]})
+    assert bogus.status_code == 400 and bogus.json()["errors"][0]["field"] == "generators"
     assert api.get("/test_framework/metric-reviews/process_feedbacks_progress/", params={"progress_id": "nope"}).status_code == 404
     start_runtime(settings)
     tight = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric, "max_judge_calls": 10})

@@ -54,6 +54,8 @@ class ProcessFeedbacksIn(BaseModel):
     simplified_prompt: Annotated[str, Field(max_length=50_000)] | None = Field(default=None, description="the starting point")
     max_judge_calls: int = Field(default=DEFAULT_JUDGE_CALLS, ge=10, le=5000, description="judge-call budget of the run")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="fixes the split")
+    generators: list[str] | None = Field(default=None, max_length=3,
+                                         description="candidate generators to use: rewrite, rules, few-shot (default: all)")
 
 
 class AnswerIn(BaseModel):
@@ -68,7 +70,8 @@ class AnswerIn(BaseModel):
 def process_feedbacks(request: Request, body: ProcessFeedbacksIn, ctx: CtxDep) -> FastJSON:
     run = start_run(ctx.session, ctx.project_id, body.metric_id, test_set_ids=body.test_set_ids,
                     metric_type=body.metric_type, skip_evaluation=body.skip_evaluation,
-                    simplified_prompt=body.simplified_prompt, max_judge_calls=body.max_judge_calls, seed=body.seed)
+                    simplified_prompt=body.simplified_prompt, max_judge_calls=body.max_judge_calls, seed=body.seed,
+                    generators=body.generators)
     ctx.commit()
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:

@@ -193,7 +193,8 @@ async def labs_run(run_id: str) -> str:
     candidates: list[tuple[str, str]] = []
     if params.get("simplified_prompt"):
         candidates.append(("simplified prompt", start_description))
-    if groups and spend.rewriter < spend.rewriter_budget and ctx["rewriter_model"]:
+    use = set(params.get("generators") or ("rewrite", "rules", "few-shot"))
+    if "rewrite" in use and groups and spend.rewriter < spend.rewriter_budget and ctx["rewriter_model"]:
         rewritten = await labs_rewrite(ctx["rewriter_model"], start_description, payload)
         spend.rewriter += 1
         spend.cost += rewritten["cost"]
@@ -201,9 +202,9 @@ async def labs_run(run_id: str) -> str:
             candidates.append(("critique and edit", rewritten["description"]))
         elif rewritten["error"]:
             spend.notes.append(f"the rewriter failed: {rewritten['error']}")
-    if (rules := rules_candidate(start_description, groups)) is not None:
+    if "rules" in use and (rules := rules_candidate(start_description, groups)) is not None:
         candidates.append(("rules from reasons", rules))
-    if (shots := fewshot_candidate(start_description, optimisation)) is not None:
+    if "few-shot" in use and (shots := fewshot_candidate(start_description, optimisation)) is not None:
         candidates.append(("few-shot examples", shots))
     if not candidates:
         await labs_update(run_id, {"status": "failed", "message": "no candidate could be made: no errors to learn from"})

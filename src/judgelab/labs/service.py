@@ -18,13 +18,18 @@ from judgelab.metrics.service import get_metric
 
 DEFAULT_JUDGE_CALLS = 100
 DEFAULT_REWRITER_CALLS = 2
+GENERATORS = ("rewrite", "rules", "few-shot")  # candidate generators a run may use
 
 
 def start_run(
     session: Session, project_id: int, metric_id: int, *, test_set_ids: list[int] | None, metric_type: str,
     skip_evaluation: bool, simplified_prompt: str | None, max_judge_calls: int, seed: int,
+    generators: list[str] | None = None,
 ) -> LabsRun:
     metric = get_metric(session, project_id, metric_id, field="metric_id")
+    unknown = sorted(set(generators or []) - set(GENERATORS))
+    if unknown:
+        raise InvalidInput("generators", f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}")
     if metric_type != "llm_judge" or metric.current.type != "llm_judge":
         raise InvalidInput("metric_type", "labs improves llm_judge metrics; custom_code metrics are not supported yet")
     items = load_items(session, project_id, metric, test_set_ids)
@@ -35,7 +40,8 @@ def start_run(
         id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id, metric_version_id=metric.current.id,
         status="queued", stage="queued",
         params={"test_set_ids": test_set_ids, "skip_evaluation": skip_evaluation, "simplified_prompt": simplified_prompt,
-                "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed},
+                "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed,
+                "generators": list(generators or GENERATORS)},
         progress={"labelled": len(items)},
     )
     session.add(run)

@@ -1,0 +1,166 @@
+"""Alignment benchmark: does a labs run make a judge agree with people on calls it never saw?
+
+    .venv/bin/python bench/align.py --model openai/gpt-4.1-mini            # OPENAI_API_KEY set
+    .venv/bin/python bench/align.py --model local/smollm2 --calls 24 --feedback 6,12   # a smoke run
+
+From the tau-bench airline conversations and a labelled set built from them (`bench/airline_labels.py`:
+`confirmation`, a deterministic rule over the tool calls, or `policy`, tau-bench's reward), it
+starts a metric from a deliberately vague description, evaluates it, then plays a reviewer who
+leaves 6, 12 and 24 feedback items (the judge's mistakes first, each with the expected value and a
+reason written from the known truth), and after each batch runs labs twice: with every candidate
+generator, and with few-shot examples only (the baseline measured in the same run). It prints
+held-out kappa before and after with 95 % intervals, the verdict, and judge and rewriter calls.
+DSPy GEPA is the other baseline the issue names; it runs only when `dspy` is installed (it is not
+a dependency), and is reported as skipped otherwise.
+
+Everything goes through the product's own path: import, evaluation job, votes, process_feedbacks.
+With a tiny local model the figures mean little beyond "the loop runs"; say so when quoting them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from airline_labels import OUT as LABELS  # noqa: E402
+from airline_labels import SOURCE
+from fastapi.testclient import TestClient  # noqa: E402
+
+from judgelab.api.app import create_app  # noqa: E402
+from judgelab.calls.files import read_calls  # noqa: E402
+from judgelab.calls.writer import import_payloads  # noqa: E402
+from judgelab.config import Settings  # noqa: E402
+from judgelab.db import open_database  # noqa: E402
+from judgelab.jobs.runtime import Runtime  # noqa: E402
+from judgelab.projects.service import create_api_key, get_or_create_project  # noqa: E402
+
+VAGUE = {
+    "confirmation": "Pass when the agent checks with the customer before making changes to a reservation.",
+    "policy": "Pass when the agent follows the airline's policy.",
+}
+
+
+def _fmt(est: dict[str, Any] | None) -> str:
+    if not est or est.get("value") is None:
+        return "n/a"
+    low = "?" if est["low"] is None else f"{est['low']:+.2f}"
+    high = "?" if est["high"] is None else f"{est['high']:+.2f}"
+    return f"{est['value']:+.2f} [{low}, {high}]"
+
+
+def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=os.environ.get("JUDGELAB_MODEL"), help="provider/model")
+    parser.add_argument("--label", choices=sorted(VAGUE), default="confirmation")
+    parser.add_argument("--calls", type=int, default=0, help="labelled calls to use (0: all)")
+    parser.add_argument("--max-chars", type=int, default=0,
+                        help="only calls whose transcript is at most this long (small local models have 8K-token windows)")
+    parser.add_argument("--feedback", default="6,12,24", help="feedback batch sizes, cumulative")
+    parser.add_argument("--budget", type=int, default=100, help="judge calls per labs run")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not args.model:
+        parser.error("name a judge model: --model provider/model (or set JUDGELAB_MODEL)")
+    truth = {r["call_id"]: r for r in map(json.loads, LABELS.read_text().splitlines()) if r[args.label] is not None}
+    reasons = {k: r.get("confirmation_reason") if args.label == "confirmation" else
+               ("tau-bench scored this conversation as following the policy" if r["policy"] else
+                "tau-bench scored this conversation as breaking the policy or missing the goal") for k, r in truth.items()}
+    tmp = Path(tempfile.mkdtemp(prefix="judgelab-align-"))
+    settings = Settings(data_dir=tmp, model=args.model, judge_concurrency=args.concurrency)
+    db = open_database(settings)
+    with db.session() as s:
+        project, _ = get_or_create_project(s, "align")
+        key = create_api_key(s, project, name="bench").key
+    runtime = Runtime(db, settings, executor_id="align-bench").start()
+    headers = {"Authorization": f"Bearer {key}"}
+    t0 = time.perf_counter()
+    try:
+        with TestClient(create_app(settings, db)) as client:
+            def call(method: str, url: str, **kw: Any) -> Any:
+                r = client.request(method, url, headers=headers, **kw)
+                if r.status_code >= 400:
+                    raise SystemExit(f"{method} {url}: {r.status_code} {r.text[:500]}")
+                return r.json()
+
+            # The same path as `judgelab import FILE --format openai` (the HTTP import takes JSONL).
+            _fmt_used, payloads, errors = read_calls(SOURCE, "openai")
+            assert not errors, errors[:3]
+            with db.session() as s:
+                import_payloads(s, project.id, payloads, settings, default_agent="airline", create_missing_agents=True)
+            listed = call("GET", "/observability/v1/call-logs-external/", params={"page_size": 200})["results"]
+            ids = {c["call_id"]: c["id"] for c in listed if c["call_id"] in truth
+                   and (not args.max_chars or len(c["transcript"]) <= args.max_chars)}
+            chosen = sorted(ids)
+            random.Random(args.seed).shuffle(chosen)
+            if args.calls:
+                chosen = chosen[: args.calls]
+            metric = call("POST", "/test_framework/v1/metrics/", json={
+                "name": f"{args.label} (align bench)", "eval_type": "binary_workflow_adherence",
+                "description": VAGUE[args.label]})["id"]
+            job = call("POST", "/observability/v1/call-logs/evaluate_metrics/",
+                       json={"call_logs": [ids[c] for c in chosen], "metrics": [metric], "confirm": True})
+            while (state := call("GET", f"/api/v1/jobs/{job['job_id']}/"))["status"] not in ("completed", "failed", "stopped"):
+                time.sleep(1)
+            judged = {}
+            for c in chosen:
+                results = call("GET", f"/observability/v1/call-logs-external/{ids[c]}/")["evaluation"]["metrics"]
+                judged[c] = results[0]["value"] if results and results[0]["error"] is None else None
+            wrong = [c for c in chosen if judged[c] is not truth[c][args.label]]
+            right = [c for c in chosen if c not in wrong]
+            order = wrong + right  # a reviewer working the review queue sees mistakes first
+            print(f"model {args.model}; label {args.label}; {len(chosen)} labelled calls "
+                  f"({sum(truth[c][args.label] for c in chosen)} pass); initial evaluation: {state['status']}, "
+                  f"{len(wrong)} of {len(chosen)} disagree with the truth, {state['llm_calls']} judge calls")
+            print()
+            print(f"{'feedback':>8}  {'run':<14} {'held-out kappa before':<24} {'after':<24} {'verdict':<16} "
+                  f"{'judge calls':>11} {'rewriter':>8}")
+            voted = 0
+            for size in [int(x) for x in args.feedback.split(",")]:
+                for c in order[voted:size]:
+                    label = truth[c][args.label]
+                    body = {"metric_id": metric, "feedback": reasons[c], "reviewer": "bench"}
+                    if judged[c] is label:
+                        body["vote"] = "agree"
+                    else:
+                        body.update(vote="disagree", expected_value=label)
+                    call("POST", f"/observability/v1/call-logs-external/{ids[c]}/mark_metric_vote/", json=body)
+                voted = max(voted, size)
+                for name, generators in (("labs", None), ("few-shot only", ["few-shot"])):
+                    started = call("POST", "/test_framework/metric-reviews/process_feedbacks/", json={
+                        "metric_id": metric, "max_judge_calls": args.budget, "seed": args.seed,
+                        **({"generators": generators} if generators else {})})
+                    while (run := call("GET", "/test_framework/metric-reviews/process_feedbacks_progress/",
+                                       params={"progress_id": started["progress_id"]}))["status"] not in ("completed", "failed"):
+                        time.sleep(1)
+                    if run["status"] != "completed" or not run.get("scored"):
+                        print(f"{size:>8}  {name:<14} {run.get('message') or run.get('verdict', {}).get('explanation', '')}")
+                        continue
+                    held = run["scores"]["held_out"]
+                    print(f"{size:>8}  {name:<14} {_fmt(held['baseline']['kappa']):<24} {_fmt(held['proposal']['kappa']):<24} "
+                          f"{run['verdict']['verdict']:<16} {run['progress']['judge_calls']:>11} {run['progress']['rewriter_calls']:>8}")
+            try:
+                import dspy  # noqa: F401
+                print("\nDSPy is installed, but the GEPA baseline is not wired up yet.")
+            except ImportError:
+                print("\nDSPy GEPA baseline: skipped (the dspy package is not installed here).")
+    finally:
+        runtime.stop()
+        db.dispose()
+    print(f"wall time {time.perf_counter() - t0:.0f} s; data in {tmp}")
+
+
+if __name__ == "__main__":
+    main()
