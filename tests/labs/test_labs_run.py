@@ -367,3 +367,25 @@ def test_run_reviews_rescores_the_labelled_calls(api: Api, db: Any, start_runtim
     assert r.status_code == 202, r.text
     out = _poll(api, r.json()["progress_id"])
     assert out["status"] == "completed" and out["summary"]["fixed"] == 6 and out["checked"] == 6
+
+
+def test_a_run_claimed_before_a_crash_is_handed_to_dbos_on_restart(
+    api: Api, db: Any, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
+) -> None:
+    from sqlalchemy import update
+
+    from judgelab.db.models import LabsRun
+    from tests.conftest import add_result
+
+    fake_model.rule = model
+    metric, calls = _setup(api)
+    for c in calls["paraphrase"]:
+        add_result(db, c, metric, False, "no explicit yes")
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts")
+    progress_id = api.post("/test_framework/metric-reviews/process_feedbacks/",
+                           json={"metric_id": metric, "skip_evaluation": True}).json()["progress_id"]
+    # As if a dispatcher had claimed it and died before enqueueing it.
+    with db.session() as s:
+        s.execute(update(LabsRun).where(LabsRun.id == progress_id).values(status="starting", executor_id="test"))
+    start_runtime(settings, executor_id="test")
+    assert _poll(api, progress_id)["status"] == "completed"

@@ -29,6 +29,7 @@ from judgelab.labs.to_code import to_code_run
 from judgelab.labs.validation import validation_run
 
 log = logging.getLogger("judgelab.jobs")
+_LABS_WORKFLOWS = {"labs": labs_run, "validation": validation_run, "to_code": to_code_run}
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
@@ -92,8 +93,11 @@ class Runtime:
         DBOS.register_queue(EVAL_QUEUE, worker_concurrency=self.settings.worker_chunks, polling_interval_sec=0.1)
         with self.db.session() as session:
             pending = starting_for(session, self.executor_id)
+            pending_runs = labs_service.starting_for(session, self.executor_id)
         for job_id in pending:
             self._enqueue(job_id)
+        for run_id, kind in pending_runs:
+            self._enqueue(run_id, _LABS_WORKFLOWS.get(kind, labs_run))
         self._thread = threading.Thread(target=self._dispatch_loop, name="judgelab-dispatcher", daemon=True)
         self._thread.start()
         return self
@@ -117,8 +121,8 @@ class Runtime:
                 for job_id in claimed:
                     self._enqueue(job_id)
                 for run_id, kind in runs:
-                    self._enqueue(run_id, {"validation": validation_run, "to_code": to_code_run}.get(kind, labs_run))
-            except Exception:
+                    self._enqueue(run_id, _LABS_WORKFLOWS.get(kind, labs_run))
+            except Exception:  # noqa: BLE001 - a database hiccup must not end dispatching
                 log.exception("dispatching queued jobs failed; retrying")
             self._wake.wait(self.dispatch_interval)
             self._wake.clear()
@@ -133,7 +137,6 @@ class Runtime:
         state.install(None)
         if self._engine is not None:
             self._engine.dispose()
-
 
     def _close_judges(self) -> None:
         """Close the model clients on the loop they were opened on (DBOS's), before it stops."""

@@ -97,3 +97,10 @@ def claim_queued(session: Session, executor_id: str) -> list[tuple[str, str]]:
 def unified_diff(before: str, after: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                         fromfile="current", tofile="proposal"))
+
+
+def starting_for(session: Session, executor_id: str) -> list[tuple[str, str]]:
+    """Runs this executor claimed but may not have handed to DBOS before it stopped."""
+    rows = session.execute(select(LabsRun.id, LabsRun.params).where(LabsRun.status == "starting",
+                                                                    LabsRun.executor_id == executor_id)).all()
+    return [(run_id, (params or {}).get("kind", "labs")) for run_id, params in rows]
