@@ -119,6 +119,9 @@ class Api:
     def post(self, url: str, **kw: Any) -> Any:
         return self.client.post(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
 
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.client.put(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
     def patch(self, url: str, **kw: Any) -> Any:
         return self.client.patch(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
 

@@ -389,3 +389,66 @@ def test_a_run_claimed_before_a_crash_is_handed_to_dbos_on_restart(
         s.execute(update(LabsRun).where(LabsRun.id == progress_id).values(status="starting", executor_id="test"))
     start_runtime(settings, executor_id="test")
     assert _poll(api, progress_id)["status"] == "completed"
+
+
+def _schedule_setup(api: Api, db: Any) -> int:
+    from tests.conftest import add_result
+
+    agent = api.agent()
+    metric = api.metric("confirms before booking", eval_type="binary_workflow_adherence", description=STRICT)["id"]
+    for i in range(12):
+        c = api.call(agent, f"sp{i}", f"Book flight ref-s{i}? Sure, go ahead")["id"]
+        add_result(db, c, metric, False, "no explicit yes")
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts as yes")
+    for i in range(6):
+        c = api.call(agent, f"sn{i}", f"I booked flight ref-t{i} for you")["id"]
+        add_result(db, c, metric, False, "nothing asked")
+        _vote(api, c, metric, vote="agree", feedback="right")
+    return metric
+
+
+def test_a_schedule_runs_labs_on_new_feedback_and_auto_applies_only_when_improved(
+    api: Api, db: Any, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
+) -> None:
+    from judgelab.labs.schedule import due_runs
+
+    fake_model.rule = model
+    metric = _schedule_setup(api, db)
+    bad = api.put(f"/api/v1/metrics/{metric}/labs_schedule/", json={"enabled": True, "min_new_feedback": 0})
+    assert bad.status_code == 422
+    r = api.put(f"/api/v1/metrics/{metric}/labs_schedule/", json={"enabled": True, "auto_apply": True, "min_new_feedback": 6})
+    assert r.status_code == 200 and r.json()["auto_apply"] is True
+    start_runtime(settings)
+    from dbos import DBOS
+
+    assert DBOS.get_schedule("judgelab-labs-schedules") is not None  # the runtime registered the tick
+    # What the every-minute DBOS schedule runs, called now rather than waiting for the minute.
+    with db.session() as s:
+        started = due_runs(s)
+    assert len(started) == 1
+    run = _poll(api, started[0])
+    assert run["status"] == "completed" and run["scheduled"] is True
+    assert run["verdict"]["verdict"] == "improved", run["verdict"]
+    assert run["applied"] is True and run["auto_apply"].startswith("applied as version 2")
+    current = api.get(f"/test_framework/v1/metrics/{metric}/").json()
+    assert current["version"] == 2 and "paraphrase" in current["description"].lower()
+    # No new feedback since: nothing more to run.
+    with db.session() as s:
+        assert due_runs(s) == []
+    assert api.get(f"/api/v1/metrics/{metric}/labs_schedule/").json()["scheduled_through_feedback_id"] is not None
+
+
+def test_a_read_only_schedule_leaves_the_proposal_for_review(
+    api: Api, db: Any, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
+) -> None:
+    from judgelab.labs.schedule import due_runs
+
+    fake_model.rule = model
+    metric = _schedule_setup(api, db)
+    api.put(f"/api/v1/metrics/{metric}/labs_schedule/", json={"enabled": True})
+    start_runtime(settings)
+    with db.session() as s:
+        started = due_runs(s)
+    run = _poll(api, started[0])
+    assert run["status"] == "completed" and run["applied"] is False and "auto_apply" not in run
+    assert api.get(f"/test_framework/v1/metrics/{metric}/").json()["version"] == 1

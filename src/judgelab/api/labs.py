@@ -13,6 +13,7 @@ from judgelab.errors import InvalidInput
 from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
+from judgelab.labs.schedule import schedule_dict, set_schedule
 from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, get_run, run_dict, start_run
 from judgelab.labs.to_code import start_conversion
 from judgelab.labs.validation import mark_flip, start_validation
@@ -178,3 +179,24 @@ def run_reviews_endpoint(request: Request, id: PathId, ctx: CtxDep) -> FastJSON:
     if runtime is not None:
         runtime.wake()
     return FastJSON({"progress_id": run.id, "validation_id": run.id}, status_code=202)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+    auto_apply: bool = Field(default=False, description="apply a proposal only when its held-out verdict is improved")
+    min_new_feedback: int = Field(default=6, ge=1, le=10_000, description="new feedback items that trigger a run")
+
+
+@router.put("/api/v1/metrics/{id}/labs_schedule/",
+            summary="Run labs on new feedback automatically (checked every minute); read-only unless auto_apply")
+def put_schedule(id: PathId, body: ScheduleIn, ctx: CtxDep) -> FastJSON:
+    out = set_schedule(ctx.session, ctx.project_id, id, enabled=body.enabled, auto_apply=body.auto_apply,
+                       min_new_feedback=body.min_new_feedback)
+    ctx.commit()
+    return FastJSON(out)
+
+
+@router.get("/api/v1/metrics/{id}/labs_schedule/", summary="A metric's labs schedule")
+def get_schedule(id: PathId, ctx: CtxDep) -> FastJSON:
+    return FastJSON(schedule_dict(get_metric(ctx.session, ctx.project_id, id)))

@@ -118,6 +118,10 @@ class Metric(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # {"enabled", "auto_apply", "min_new_feedback"}: labs runs started by the scheduler.
+    labs_schedule: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # The newest feedback id a scheduled run has covered: "new feedback" is what came after it.
+    labs_scheduled_through: Mapped[int | None] = mapped_column(Integer, nullable=True)
     versions: Mapped[list[MetricVersion]] = relationship(
         back_populates="metric", order_by="MetricVersion.version", lazy="selectin"
     )

@@ -25,6 +25,7 @@ from judgelab.jobs.workflows import EVAL_QUEUE, JOB_QUEUE, evaluation_job
 from judgelab.judges.registry import Judges
 from judgelab.labs import service as labs_service
 from judgelab.labs.run import labs_run
+from judgelab.labs.schedule import ensure_schedule
 from judgelab.labs.to_code import to_code_run
 from judgelab.labs.validation import validation_run
 
@@ -91,6 +92,7 @@ class Runtime:
         DBOS.launch()
         DBOS.register_queue(JOB_QUEUE, worker_concurrency=4, polling_interval_sec=0.25)
         DBOS.register_queue(EVAL_QUEUE, worker_concurrency=self.settings.worker_chunks, polling_interval_sec=0.1)
+        ensure_schedule()
         with self.db.session() as session:
             pending = starting_for(session, self.executor_id)
             pending_runs = labs_service.starting_for(session, self.executor_id)

@@ -64,6 +64,24 @@ async def labs_update(run_id: str, fields: dict[str, Any]) -> None:
     await asyncio.to_thread(_update, run_id, fields)
 
 
+def _complete(run_id: str, result: dict[str, Any], progress: dict[str, Any]) -> None:
+    from judgelab.labs.schedule import auto_apply
+
+    with state.current().db.session() as session:
+        run = session.get(LabsRun, run_id)
+        if run is None:
+            return
+        note = auto_apply(session, run, result)  # scheduled runs with auto_apply only; same transaction
+        if note is not None:
+            result = {**result, "auto_apply": note, "applied": note.startswith("applied")}
+        run.status, run.stage, run.result, run.progress, run.finished_at = "completed", "done", result, progress, utcnow()
+
+
+@DBOS.step(name="judgelab.labs_complete")
+async def labs_complete(run_id: str, result: dict[str, Any], progress: dict[str, Any]) -> None:
+    await asyncio.to_thread(_complete, run_id, result, progress)
+
+
 def _take_answer(run_id: str) -> dict[str, Any] | None:
     with state.current().db.session() as session:
         run = session.get(LabsRun, run_id)
@@ -259,6 +277,5 @@ async def labs_run(run_id: str) -> str:
         # Which labelled items were held out, so anyone can check none reached the generators.
         "held_out_items": [i["key"] for i in held_out],
     })
-    await labs_update(run_id, {"status": "completed", "stage": "done", "result": result,
-                               "progress": {**counts, **spend.as_dict()}})
+    await labs_complete(run_id, result, {**counts, **spend.as_dict()})
     return "completed"

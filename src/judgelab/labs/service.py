@@ -64,6 +64,8 @@ def run_dict(run: LabsRun) -> dict[str, Any]:
     }
     if run.result:
         out.update(run.result)
+    if (run.params or {}).get("scheduled"):
+        out["scheduled"] = True
     return out
 
 
