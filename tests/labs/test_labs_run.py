@@ -252,13 +252,26 @@ def test_validation_reports_flips_and_marks_become_feedback(
     assert after["summary"]["fixed"] == 4 and after["summary"]["changed"] == 2  # the marked flip is now labelled
 
 
+def _cli_env(db: Any, backend: str, system_db: tuple[str, str], fake_model: FakeOpenAIServer, request: Any,
+             monkeypatch: Any) -> None:
+    """Point the CLI at the test's database, DBOS store and fake model through the variables a user sets."""
+    from tests.conftest import PG_URL
+
+    url = db.engine.url.render_as_string(hide_password=False) if backend == "sqlite" else \
+        f"{PG_URL}?options=-csearch_path%3D{request.getfixturevalue('_pg_schema')[0]}"
+    for name, value in {"JUDGELAB_DATABASE_URL": url, "JUDGELAB_JOBS_DATABASE_URL": system_db[0],
+                        "JUDGELAB_JOBS_SCHEMA": system_db[1], "JUDGELAB_MODEL": "openai/judge-1",
+                        "OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_judgelab_validate(api: Api, db: Any, backend: str, system_db: tuple[str, str], fake_model: FakeOpenAIServer,
                            request: Any, monkeypatch: Any, tmp_path: Any) -> None:
     from typer.testing import CliRunner
 
     from judgelab.cli import app
     from judgelab.config import get_settings
-    from tests.conftest import PG_URL, add_result
+    from tests.conftest import add_result
 
     fake_model.rule = model
     metric, calls = _setup(api)
@@ -267,12 +280,7 @@ def test_judgelab_validate(api: Api, db: Any, backend: str, system_db: tuple[str
         _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts")
     proposal = tmp_path / "proposal.txt"
     proposal.write_text(STRICT + PARAPHRASE_RULE)
-    url = db.engine.url.render_as_string(hide_password=False) if backend == "sqlite" else \
-        f"{PG_URL}?options=-csearch_path%3D{request.getfixturevalue('_pg_schema')[0]}"
-    for name, value in {"JUDGELAB_DATABASE_URL": url, "JUDGELAB_JOBS_DATABASE_URL": system_db[0],
-                        "JUDGELAB_JOBS_SCHEMA": system_db[1], "JUDGELAB_MODEL": "openai/judge-1",
-                        "OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test"}.items():
-        monkeypatch.setenv(name, value)
+    _cli_env(db, backend, system_db, fake_model, request, monkeypatch)
     get_settings.cache_clear()
     try:
         out = CliRunner().invoke(app, ["validate", "--metric", str(metric), "--description-file", str(proposal)])
@@ -328,19 +336,14 @@ def test_judgelab_to_code(api: Api, db: Any, backend: str, system_db: tuple[str,
 
     from judgelab.cli import app
     from judgelab.config import get_settings
-    from tests.conftest import PG_URL, add_result
+    from tests.conftest import add_result
 
     fake_model.rule = model
     metric, calls = _setup(api)
     for c in calls["yes"]:
         add_result(db, c, metric, True, "said yes")
         _vote(api, c, metric, vote="agree", feedback="right")
-    url = db.engine.url.render_as_string(hide_password=False) if backend == "sqlite" else \
-        f"{PG_URL}?options=-csearch_path%3D{request.getfixturevalue('_pg_schema')[0]}"
-    for name, value in {"JUDGELAB_DATABASE_URL": url, "JUDGELAB_JOBS_DATABASE_URL": system_db[0],
-                        "JUDGELAB_JOBS_SCHEMA": system_db[1], "JUDGELAB_MODEL": "openai/judge-1",
-                        "OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test"}.items():
-        monkeypatch.setenv(name, value)
+    _cli_env(db, backend, system_db, fake_model, request, monkeypatch)
     get_settings.cache_clear()
     code_file = tmp_path / "metric.py"
     try:

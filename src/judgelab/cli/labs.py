@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from judgelab.cli.common import console, find_project, friendly_errors, session_scope
-from judgelab.config import get_settings
-from judgelab.db import open_database
+from judgelab.config import Settings, get_settings
+from judgelab.db import Database, open_database
+from judgelab.db.models import LabsRun
 from judgelab.labs.misalignment import misalignment
 
 
@@ -66,19 +69,10 @@ def validate(
     """Rerun a metric (or a proposal) on its labelled calls and recent calls; print what flipped."""
     from judgelab.labs.validation import start_validation
 
-    settings = get_settings()
-    db = open_database(settings)
-    try:
-        with db.session() as session:
-            proj = find_project(session, project)
-            run_id = start_validation(session, proj.id, metric, description=description_file.read() if description_file else None,
-                                      sample=sample, confirm=yes, max_judge_calls=5000, default_model=settings.model).id
-        out = _run_here(db, settings, run_id, "validating...")
-    finally:
-        db.dispose()
-    if out["status"] != "completed":
-        console.print(f"[red]failed[/red]: {out['message']}")
-        raise typer.Exit(1)
+    description = description_file.read() if description_file else None
+    out = _start_and_follow(project, "validating...", lambda session, project_id, settings: start_validation(
+        session, project_id, metric, description=description, sample=sample, confirm=yes, max_judge_calls=5000,
+        default_model=settings.model))
     s = out["summary"]
     console.print(f"{out['checked']} calls checked ({out['validated']}): {s['fixed']} fixed, {s['regressed']} regressed, "
                   f"{s['changed']} changed (unlabelled), {s['error']} errors, {out['unchanged']} unchanged")
@@ -89,15 +83,31 @@ def validate(
         table.add_row(str(f["index"]), f["kind"], f"{f['call_log_id']} {f['call_id']}", json.dumps(f["before"]),
                       json.dumps(f["after"]), "-" if f["label"] is None and f["kind"] == "changed" else json.dumps(f["label"]))
     console.print(table)
-    console.print(f"mark a changed flip: POST /api/v1/validations/{run_id}/flips/N/mark/ {{\"right\": true|false}}")
+    console.print(f"mark a changed flip: POST /api/v1/validations/{out['progress_id']}/flips/N/mark/ {{\"right\": true|false}}")
 
 
-def _run_here(db: Any, settings: Any, run_id: str, what: str) -> dict[str, Any]:
+def _start_and_follow(project: str | None, what: str, start: Callable[[Session, int, Settings], LabsRun]) -> dict[str, Any]:
+    """Queue a labs run with `start`, run it in this process, and return its finished state;
+    a failed run is printed and exits 1."""
+    settings = get_settings()
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            run_id = start(session, find_project(session, project).id, settings).id
+        out = _run_here(db, settings, run_id, what)
+    finally:
+        db.dispose()
+    if out["status"] != "completed":
+        console.print(f"[red]failed[/red]: {out['message']}")
+        raise typer.Exit(1)
+    return out
+
+
+def _run_here(db: Database, settings: Settings, run_id: str, what: str) -> dict[str, Any]:
     """Run a queued labs run in this process and wait for its end."""
     import socket
     import time
 
-    from judgelab.db.models import LabsRun
     from judgelab.jobs.runtime import Runtime
     from judgelab.labs.service import run_dict
 
@@ -125,18 +135,8 @@ def to_code(
     """Convert a judge metric to Python that sends only the relevant turns; compare both on labelled calls."""
     from judgelab.labs.to_code import start_conversion
 
-    settings = get_settings()
-    db = open_database(settings)
-    try:
-        with db.session() as session:
-            proj = find_project(session, project)
-            run_id = start_conversion(session, proj.id, metric, max_judge_calls=5000).id
-        out = _run_here(db, settings, run_id, "measuring the judge and the code on the labelled calls...")
-    finally:
-        db.dispose()
-    if out["status"] != "completed":
-        console.print(f"[red]failed[/red]: {out['message']}")
-        raise typer.Exit(1)
+    out = _start_and_follow(project, "measuring the judge and the code on the labelled calls...",
+                            lambda session, project_id, _settings: start_conversion(session, project_id, metric, 5000))
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(out["custom_code"])

@@ -28,7 +28,7 @@ from judgelab.evaluation.sandbox import Limits
 from judgelab.jsonutil import stable_hash
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.dependencies import referenced_names, stages
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.service import content_of, get_metric
 
 
 @dataclass
@@ -42,10 +42,6 @@ class Report:
     output_tokens: int = 0
     cost_usd: float = 0.0
     result_ids: list[int] = field(default_factory=list)
-
-
-def content_of(version: MetricVersion) -> MetricContent:
-    return MetricContent(**{name: getattr(version, name) for name in MetricContent.names()})
 
 
 # Core statements, not ORM entities: a job runs these once per evaluation, and the ORM's unit of

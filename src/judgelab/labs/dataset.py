@@ -25,7 +25,11 @@ SMALL = 12  # below this many labels, one split has almost no power: say so
 def fingerprint(call: dict[str, Any]) -> str:
     """Near-identical conversations share one: case and spacing do not count."""
     text = " ".join(t.get("content") or "" for t in call.get("transcript_json") or []) or call.get("transcript") or ""
-    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()[:32]
+    return text_fingerprint(text)
+
+
+def text_fingerprint(text: str) -> str:
+    return hashlib.sha256(" ".join((text or "").lower().split()).encode()).hexdigest()[:32]
 
 
 def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: list[int] | None) -> list[dict[str, Any]]:

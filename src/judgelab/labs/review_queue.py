@@ -6,7 +6,6 @@ hedged; the same conversation (after normalising case and spacing) got different
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from judgelab.db.models import CallLog, Feedback, Metric, MetricResult
+from judgelab.labs.dataset import text_fingerprint
 
 SCAN_LIMIT = 5000  # newest results looked at per metric
 _NEGATIVE = re.compile(
@@ -38,10 +38,6 @@ def signals_for(value: Any, explanation: str) -> list[str]:
     return out
 
 
-def _fingerprint(transcript: str) -> str:
-    return hashlib.sha256(" ".join((transcript or "").lower().split()).encode()).hexdigest()
-
-
 def review_queue(session: Session, metric: Metric, *, limit: int = 50) -> list[dict[str, Any]]:
     newest = (
         select(func.max(MetricResult.id)).where(MetricResult.metric_id == metric.id)
@@ -58,13 +54,13 @@ def review_queue(session: Session, metric: Metric, *, limit: int = 50) -> list[d
     by_text: dict[str, set[str]] = defaultdict(set)
     for r in rows:
         if r.error is None:
-            by_text[_fingerprint(r.transcript)].add(repr(r.value))
+            by_text[text_fingerprint(r.transcript)].add(repr(r.value))
     queue = []
     for r in rows:
         if r.call_log_id in reviewed or r.error is not None:
             continue
         found = signals_for(r.value, r.explanation)
-        if len(by_text[_fingerprint(r.transcript)]) > 1:
+        if len(by_text[text_fingerprint(r.transcript)]) > 1:
             found.append("the same conversation got a different verdict on another call")
         if found:
             queue.append({"call_log_id": r.call_log_id, "call_id": r.call_id, "result_id": r.id, "value": r.value,

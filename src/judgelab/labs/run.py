@@ -21,9 +21,9 @@ from judgelab.jsonutil import stable_hash
 from judgelab.labs.candidates import clusters, fewshot_candidate, parse_rewrite, rewrite_request, rules_candidate
 from judgelab.labs.dataset import SMALL, apply_answer, contradictions, load_items, question_for, split
 from judgelab.labs.report import ERROR, failure_modes, scores, verdict
-from judgelab.labs.service import unified_diff
+from judgelab.labs.service import begin_run, unified_diff
 from judgelab.metrics.definition import MetricContent
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.service import content_of
 
 NOISE_RERUNS = 2
 
@@ -31,13 +31,11 @@ NOISE_RERUNS = 2
 def _load(run_id: str) -> dict[str, Any]:
     rt = state.current()
     with rt.db.session() as session:
-        run = session.get(LabsRun, run_id)
-        if run is None:
+        begun = begin_run(session, run_id, "loading")
+        if begun is None:
             return {"error": "the run's row is gone"}
-        run.status, run.stage = "running", "loading"
-        metric = get_metric(session, run.project_id, run.metric_id)
-        version = next(v for v in metric.versions if v.id == run.metric_version_id)
-        content = MetricContent(**{n: getattr(version, n) for n in MetricContent.names()})
+        run, metric, version = begun
+        content = content_of(version)
         items = load_items(session, run.project_id, metric, run.params.get("test_set_ids"))
         return {"content": content.as_dict(), "model": content.model or rt.settings.model, "items": items,
                 "params": run.params, "rewriter_model": rt.settings.model}

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from judgelab.db.models import LabsRun
+from judgelab.db.models import LabsRun, Metric, MetricVersion
 from judgelab.errors import Conflict, InvalidInput, NotFound
 from judgelab.feedback.labels import normalize_expected
 from judgelab.feedback.votes import LABS_MIN_FEEDBACK
@@ -47,6 +47,18 @@ def start_run(
     session.add(run)
     session.flush()
     return run
+
+
+def begin_run(session: Session, run_id: str, stage: str) -> tuple[LabsRun, Metric, MetricVersion] | None:
+    """Mark a run running (inside a workflow's first step) and return it with its metric and the
+    version pinned when it was started; None when its row is gone."""
+    run = session.get(LabsRun, run_id)
+    if run is None:
+        return None
+    run.status, run.stage = "running", stage
+    metric = get_metric(session, run.project_id, run.metric_id)
+    version = next(v for v in metric.versions if v.id == run.metric_version_id)
+    return run, metric, version
 
 
 def get_run(session: Session, project_id: int, run_id: str, field: str = "progress_id") -> LabsRun:

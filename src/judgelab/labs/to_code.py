@@ -24,8 +24,9 @@ from judgelab.labs.dataset import load_items
 from judgelab.labs.misalignment import STOPWORDS
 from judgelab.labs.report import scores
 from judgelab.labs.run import labs_judge, labs_update
+from judgelab.labs.service import begin_run
 from judgelab.metrics.definition import MetricContent
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.service import content_of, get_metric
 
 _WORD = re.compile(r"[a-z][a-z'-]{3,}")
 EXTRA_STOPWORDS = frozenset("criterion conversation transcript only exact word when whether before after other".split())
@@ -99,7 +100,7 @@ def start_conversion(session: Session, project_id: int, metric_id: int, max_judg
     if 2 * len(items) > max_judge_calls:
         raise InvalidInput("max_judge_calls", f"measuring both versions on {len(items)} labelled calls takes "
                                               f"{2 * len(items)} judge calls; allow at least that many")
-    content = MetricContent(**{n: getattr(current, n) for n in MetricContent.names()})
+    content = content_of(current)
     code = generate(metric.name, current.version, content, keywords(content.description, [i["reason"] for i in items]))
     run = LabsRun(id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id, metric_version_id=current.id,
                   status="queued", stage="queued",
@@ -113,13 +114,11 @@ def start_conversion(session: Session, project_id: int, metric_id: int, max_judg
 def _load(run_id: str) -> dict[str, Any]:
     rt = state.current()
     with rt.db.session() as session:
-        run = session.get(LabsRun, run_id)
-        if run is None:
+        begun = begin_run(session, run_id, "measuring")
+        if begun is None:
             return {"error": "gone"}
-        run.status, run.stage = "running", "measuring"
-        metric = get_metric(session, run.project_id, run.metric_id)
-        version = next(v for v in metric.versions if v.id == run.metric_version_id)
-        content = MetricContent(**{n: getattr(version, n) for n in MetricContent.names()})
+        run, metric, version = begun
+        content = content_of(version)
         return {"content": content.as_dict(), "model": content.model or rt.settings.model, "name": metric.name,
                 "items": load_items(session, run.project_id, metric, None), "code": run.params["code"]}
 

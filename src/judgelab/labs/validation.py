@@ -24,9 +24,9 @@ from judgelab.feedback.votes import VoteIn, mark_vote
 from judgelab.jobs import state
 from judgelab.labs.dataset import fingerprint, load_items
 from judgelab.labs.run import Spend, judge_all, labs_update
-from judgelab.labs.service import get_run, run_dict
-from judgelab.metrics.definition import BINARY_EVAL_TYPES, MetricContent
-from judgelab.metrics.service import get_metric
+from judgelab.labs.service import begin_run, get_run, run_dict
+from judgelab.metrics.definition import BINARY_EVAL_TYPES
+from judgelab.metrics.service import content_of, get_metric
 
 
 def _previous(session: Session, metric_id: int, call_ids: list[int], exclude_version: int | None) -> dict[int, Any]:
@@ -75,13 +75,11 @@ def start_validation(session: Session, project_id: int, metric_id: int, *, descr
 def _load(run_id: str) -> dict[str, Any]:
     rt = state.current()
     with rt.db.session() as session:
-        run = session.get(LabsRun, run_id)
-        if run is None:
+        begun = begin_run(session, run_id, "loading")
+        if begun is None:
             return {"error": "gone"}
-        run.status, run.stage = "running", "loading"
-        metric = get_metric(session, run.project_id, run.metric_id)
-        version = next(v for v in metric.versions if v.id == run.metric_version_id)
-        content = MetricContent(**{n: getattr(version, n) for n in MetricContent.names()}).as_dict()
+        run, metric, version = begun
+        content = content_of(version).as_dict()
         proposal = run.params.get("description")
         if proposal:
             content["description"] = proposal

@@ -17,7 +17,7 @@ from judgelab.metrics.schemas import MetricCreate, MetricPatch
 from judgelab.projects.service import MAX_ID, get_agent
 
 
-def _content_of(v: MetricVersion) -> MetricContent:
+def content_of(v: MetricVersion) -> MetricContent:
     return MetricContent(**{name: getattr(v, name) for name in MetricContent.names()})
 
 
@@ -107,7 +107,7 @@ def update_metric(session: Session, project_id: int, metric_id: int, body: Metri
             get_agent(session, project_id, agent_id)
         metric.agent_id = agent_id
 
-    current = _content_of(metric.current)
+    current = content_of(metric.current)
     merged = current.as_dict()
     for key, value in sent.items():
         if value is None and key in ("type", "eval_type", "evaluation_trigger", "description"):
@@ -137,7 +137,7 @@ def revert_metric(session: Session, project_id: int, metric_id: int, version: in
         have = ", ".join(str(v.version) for v in metric.versions)
         raise NotFound("version", f"metric {metric_id} has no version {version} (it has {have})")
     number = max(v.version for v in metric.versions) + 1
-    session.add(_new_version(metric, number, _content_of(source), f"reverted to version {version}"))
+    session.add(_new_version(metric, number, content_of(source), f"reverted to version {version}"))
     metric.current_version = number
     metric.updated_at = utcnow()
     session.flush()
@@ -155,7 +155,7 @@ def version_to_dict(v: MetricVersion) -> dict[str, Any]:
     return {
         "id": v.id,
         "version": v.version,
-        **_content_of(v).as_dict(),
+        **content_of(v).as_dict(),
         "content_hash": v.content_hash,
         "change_note": v.change_note,
         "created_at": v.created_at.isoformat(),
@@ -167,7 +167,7 @@ def metric_to_dict(m: Metric) -> dict[str, Any]:
     return {
         "id": m.id,
         "name": m.name,
-        **_content_of(cur).as_dict(),
+        **content_of(cur).as_dict(),
         "agent": m.agent_id,
         "project": m.project_id,
         "version": m.current_version,
