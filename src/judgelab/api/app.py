@@ -16,6 +16,7 @@ from judgelab.api.middleware import BodyLimit, TrailingSlash
 from judgelab.api.responses import FastJSON
 from judgelab.config import Settings, get_settings
 from judgelab.db import Database, open_database
+from judgelab.mcp.transports import McpEndpoint
 
 DEFAULT_BODY_LIMIT = 20_000_000
 
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             # DBOS refuses to set up queues from inside a running event loop: start it beside it.
             app.state.runtime = await asyncio.to_thread(Runtime(app.state.db, settings).start)
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             if app.state.runtime is not None:
                 await asyncio.to_thread(app.state.runtime.stop)
@@ -56,6 +58,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.db = db
     app.state.key_cache = KeyCache()
     app.state.runtime = None  # the job runtime, when this process runs one (`judgelab serve`)
+    app.state.mcp = McpEndpoint(app)
+    for path in ("/mcp", "/mcp/"):
+        app.add_route(path, app.state.mcp, include_in_schema=False)
     errors.install(app)
     for module in (calls, metrics, testsets, projects, evaluations, jobs, labs):
         app.include_router(module.router)

@@ -62,18 +62,25 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
             "(create one with `judgelab keys create --project NAME`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cache: KeyCache = request.app.state.key_cache
-    found = cache.get(key)
+    found = await resolve_key(request.app.state, key)
     if found is None:
-        found = await run_in_threadpool(_lookup, db, key)
-        if found is None:
-            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        cache.put(key, found)
+        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     session = db.sessionmaker()
     try:
         yield Ctx(session, found[0], found[1], request.app.state.settings, db)
     finally:
         session.close()
+
+
+async def resolve_key(state: Any, key: str) -> tuple[int, str] | None:
+    """(project id, key name) for a live key, through the app's short-lived cache; None otherwise."""
+    cache: KeyCache = state.key_cache
+    found = cache.get(key)
+    if found is None:
+        found = await run_in_threadpool(_lookup, state.db, key)
+        if found is not None:
+            cache.put(key, found)
+    return found
 
 
 def _lookup(db: Database, key: str) -> tuple[int, str] | None:

@@ -1,4 +1,4 @@
-"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned | validate | to-code`."""
+"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned | validate | to-code | review | mcp`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from judgelab import __version__
-from judgelab.cli import calls, evaluate, keys, labs, metrics, serve, worker
+from judgelab.cli import calls, evaluate, keys, labs, mcp, metrics, serve, worker
 
 app = typer.Typer(
     name="judgelab",
@@ -36,6 +36,7 @@ app.command("eval")(evaluate.evaluate)
 app.command("misaligned")(labs.misaligned)
 app.command("validate")(labs.validate)
 app.command("to-code")(labs.to_code)
+app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
 app.command("export")(calls.export)
