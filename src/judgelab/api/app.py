@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from judgelab import __version__
+from judgelab import __version__, web
 from judgelab.api import calls, errors, evaluations, jobs, labs, metrics, projects, testsets
 from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, TrailingSlash
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     errors.install(app)
     for module in (calls, metrics, testsets, projects, evaluations, jobs, labs):
         app.include_router(module.router)
+    web.install(app)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness and database check (no key needed)")
     def healthz() -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,13 +27,25 @@ def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
 
 
 def install(app: FastAPI) -> None:
+    from judgelab.web.common import BadCsrf, LoginRequired, html_error, is_ui_path
+
+    @app.exception_handler(LoginRequired)
+    @app.exception_handler(BadCsrf)
+    async def _web(request: Request, exc: Exception) -> Response:
+        return html_error(request, exc)
+
     @app.exception_handler(JudgelabError)
-    async def _domain(_: Request, exc: JudgelabError) -> JSONResponse:
+    async def _domain(request: Request, exc: JudgelabError) -> Response:
+        if is_ui_path(request.url.path):
+            return html_error(request, exc)
         body = {**_body(str(exc), [e.as_dict() for e in exc.errors]), **jsonable_encoder(exc.extra)}
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if is_ui_path(request.url.path):
+            return html_error(request, StarletteHTTPException(400, "; ".join(
+                f"{'.'.join(map(str, e.get('loc', ())[1:]))}: {e.get('msg')}" for e in exc.errors()[:3])))
         errors = []
         for e in exc.errors():
             where, field = _field_of(tuple(e.get("loc", ())))
@@ -47,7 +59,9 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body(detail, errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_ui_path(request.url.path) and request.method in ("GET", "POST") and exc.status_code in (400, 404, 405):
+            return html_error(request, StarletteHTTPException(exc.status_code, "There is no such page." if exc.status_code == 404 else str(exc.detail)))
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such endpoint; see /docs for the API"

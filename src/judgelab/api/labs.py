@@ -14,10 +14,10 @@ from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
 from judgelab.labs.schedule import schedule_dict, set_schedule
-from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, get_run, run_dict, start_run
+from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, apply_run, discard_run, get_run, run_dict, start_run
 from judgelab.labs.to_code import start_conversion
 from judgelab.labs.validation import mark_flip, start_validation
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.service import get_metric, metric_to_dict
 
 router = APIRouter(tags=["labs"])
 
@@ -200,3 +200,19 @@ def put_schedule(id: PathId, body: ScheduleIn, ctx: CtxDep) -> FastJSON:
 @router.get("/api/v1/metrics/{id}/labs_schedule/", summary="A metric's labs schedule")
 def get_schedule(id: PathId, ctx: CtxDep) -> FastJSON:
     return FastJSON(schedule_dict(get_metric(ctx.session, ctx.project_id, id)))
+
+
+@router.post("/api/v1/labs/{progress_id}/apply/",
+             summary="Apply a completed run's proposal as the metric's new version (a person's decision, never automatic)")
+def apply_endpoint(progress_id: Annotated[str, Path(max_length=64)], ctx: CtxDep) -> FastJSON:
+    metric = apply_run(ctx.session, ctx.project_id, progress_id, ctx.key_name)
+    out = metric_to_dict(metric)
+    ctx.commit()
+    return FastJSON(out)
+
+
+@router.post("/api/v1/labs/{progress_id}/discard/", summary="Discard a completed run's proposal")
+def discard_endpoint(progress_id: Annotated[str, Path(max_length=64)], ctx: CtxDep) -> FastJSON:
+    out = run_dict(discard_run(ctx.session, ctx.project_id, progress_id, ctx.key_name))
+    ctx.commit()
+    return FastJSON(out)

@@ -56,6 +56,19 @@ class ApiKey(Base):
     project: Mapped[Project] = relationship()
 
 
+class WebSession(Base):
+    """A browser login: made from an API key, valid while that key is and until it expires."""
+
+    __tablename__ = "web_sessions"
+    # The cookie holds a random token; only its hash is stored, like API keys.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    api_key: Mapped[ApiKey] = relationship()
+
+
 class Agent(Base):
     __tablename__ = "agents"
     __table_args__ = (UniqueConstraint("project_id", "name"),)

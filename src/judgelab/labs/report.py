@@ -6,7 +6,7 @@ import math
 import random
 from typing import Any
 
-from judgelab.labs.agreement import agreement
+from judgelab.labs.agreement import agreement, wilson
 from judgelab.labs.candidates import error_kind
 
 ERROR = "__error__"  # an evaluation that failed counts as wrong, never as a verdict
@@ -28,6 +28,9 @@ def scores(items: list[dict[str, Any]], predicted: list[Any]) -> dict[str, Any]:
                                                 "value": sum(correct) / len(items) if items else None},
         "kappa": None if stats is None else stats.kappa.as_dict(),
         "mcc": None if stats is None else stats.mcc.as_dict(),
+        # The share of passes among the labels: what a kappa or accuracy must be read against.
+        "base_rate": (wilson(sum(i["label"] is True for i in items), len(items)).as_dict()
+                      if items and all(isinstance(i["label"], bool) for i in items) else None),
     }
 
 

@@ -14,7 +14,8 @@ from judgelab.errors import Conflict, InvalidInput, NotFound
 from judgelab.feedback.labels import normalize_expected
 from judgelab.feedback.votes import LABS_MIN_FEEDBACK
 from judgelab.labs.dataset import load_items
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.schemas import MetricPatch
+from judgelab.metrics.service import get_metric, update_metric
 
 DEFAULT_JUDGE_CALLS = 100
 DEFAULT_REWRITER_CALLS = 2
@@ -118,3 +119,32 @@ def starting_for(session: Session, executor_id: str) -> list[tuple[str, str]]:
     rows = session.execute(select(LabsRun.id, LabsRun.params).where(LabsRun.status == "starting",
                                                                     LabsRun.executor_id == executor_id)).all()
     return [(run_id, (params or {}).get("kind", "labs")) for run_id, params in rows]
+
+
+def apply_run(session: Session, project_id: int, run_id: str, reviewer: str) -> Metric:
+    """Make a completed run's proposal the metric's new version, as a person decided to."""
+    run = get_run(session, project_id, run_id)
+    result = run.result or {}
+    if run.status != "completed" or not result.get("improved_metric_description"):
+        raise Conflict("progress_id", f"only a completed labs run with a proposal can be applied (status {run.status})")
+    if result.get("applied") or result.get("discarded"):
+        raise Conflict("progress_id", "this proposal was already " + ("applied" if result.get("applied") else "discarded"))
+    metric = get_metric(session, project_id, run.metric_id)
+    if metric.current.id != run.metric_version_id:
+        raise Conflict("progress_id", "the metric has changed since this run started; start a new run on the current version")
+    verdict = (result.get("verdict") or {}).get("verdict")
+    metric, _changed = update_metric(session, project_id, metric.id, MetricPatch(
+        description=result["improved_metric_description"],
+        evaluation_trigger=result.get("improved_evaluation_trigger") or None,
+        change_note=f"labs run {run.id} applied by {reviewer} (held-out verdict: {verdict})"[:500]))
+    run.result = {**result, "applied": True, "applied_version": metric.current_version, "decided_by": reviewer}
+    return metric
+
+
+def discard_run(session: Session, project_id: int, run_id: str, reviewer: str) -> LabsRun:
+    run = get_run(session, project_id, run_id)
+    result = run.result or {}
+    if run.status != "completed" or result.get("applied"):
+        raise Conflict("progress_id", f"only a completed, unapplied run can be discarded (status {run.status})")
+    run.result = {**result, "discarded": True, "decided_by": reviewer}
+    return run

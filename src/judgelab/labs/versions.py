@@ -1,0 +1,52 @@
+"""Agreement of each metric version with people's labels, measured on that version's own results.
+
+Labels describe calls, not versions: a label left on version 1's result also says what version 2
+should answer on that call. So each version is scored on its newest results on labelled calls,
+against the current labels. Versions are scored separately and never pooled; a version with no
+results on labelled calls has no figure (rerun it to get one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from judgelab.db.models import Feedback, Metric, MetricResult
+from judgelab.feedback.labels import effective_label
+from judgelab.labs.agreement import agreement
+from judgelab.metrics.definition import BINARY_EVAL_TYPES
+
+
+def labels_by_call(session: Session, metric: Metric) -> dict[int, Any]:
+    """Call id -> the label people gave it (the latest current vote with a known label wins)."""
+    eval_type = metric.current.eval_type
+    out: dict[int, Any] = {}
+    rows = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
+                           .order_by(Feedback.id)).all()
+    for f in rows:
+        known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
+        if known:
+            out[f.call_log_id] = label
+    return out
+
+
+def agreement_by_version(session: Session, metric: Metric) -> list[dict[str, Any]]:
+    labels = labels_by_call(session, metric)
+    binary = metric.current.eval_type in BINARY_EVAL_TYPES
+    out = []
+    for version in sorted(metric.versions, key=lambda v: v.version):
+        newest = (select(func.max(MetricResult.id))
+                  .where(MetricResult.metric_version_id == version.id, MetricResult.error.is_(None),
+                         MetricResult.call_log_id.in_(list(labels) or [-1]))
+                  .group_by(MetricResult.call_log_id))
+        rows = session.execute(select(MetricResult.call_log_id, MetricResult.value)
+                               .where(MetricResult.id.in_(newest))).all()
+        pairs = [(labels[call], value) for call, value in rows if labels[call] is not None and value is not None]
+        if binary:
+            pairs = [(e, p) for e, p in pairs if isinstance(e, bool) and isinstance(p, bool)]
+        stats = agreement([e for e, _ in pairs], [p for _, p in pairs]).as_dict() if pairs else None
+        out.append({"version": version.version, "results_on_labelled": len(rows), "compared": len(pairs),
+                    "agreement": stats})
+    return out

@@ -1,0 +1,15 @@
+"""The web UI: server-rendered pages (Jinja2) made live with htmx, served by `judgelab serve` at /."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from judgelab.web import auth, calls, jobs, labs, metrics, review
+from judgelab.web.common import HERE
+
+
+def install(app: FastAPI) -> None:
+    for module in (auth, calls, metrics, review, labs, jobs):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

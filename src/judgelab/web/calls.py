@@ -1,0 +1,95 @@
+"""Calls: the filtered list with full-text search, and one call with its results and feedback forms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list_call_dicts
+from judgelab.db.models import Agent, Feedback, Metric
+from judgelab.errors import InvalidInput
+from judgelab.feedback.votes import VoteIn, mark_vote
+from judgelab.metrics.service import get_metric
+from judgelab.web.common import Web, form, render, see_other
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+
+
+def _when(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"expected a date and time such as 2024-05-01T08:00, got {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@router.get("/")
+@router.get("/calls")
+def calls_page(request: Request, ctx: Web, search: str = "", agent: str = "", since: str = "", until: str = "",
+               page: int = 1) -> Response:
+    agent_id = int(agent) if agent.isdigit() else None
+    filters = CallFilters(agent_id=agent_id, search=search.strip() or None, timestamp_gte=_when(since, "since"),
+                          timestamp_lte=_when(until, "until"))
+    page = max(1, page)
+    total = count_calls(ctx.session, ctx.project_id, filters)
+    rows = list_call_dicts(ctx.session, ctx.project_id, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    agents = ctx.session.execute(select(Agent.id, Agent.name).where(Agent.project_id == ctx.project_id)
+                                 .order_by(Agent.name)).all()
+    last = max(1, -(-total // PAGE_SIZE))
+    query = {"search": search, "agent": agent, "since": since, "until": until}
+    return render(request, "calls.html", ctx, calls=rows, total=total, page=page, last=last, agents=agents, q=query)
+
+
+def _turns(call: dict[str, Any]) -> list[dict[str, Any]]:
+    turns = []
+    for turn in call.get("transcript_json") or []:
+        role = str(turn.get("role", ""))
+        kind = "tool" if role.startswith(("tool", "function")) else ("user" if role in ("user", "customer") else "agent")
+        turns.append({"role": role, "kind": kind, "content": turn.get("content") or "", "start": turn.get("start_time"),
+                      "tool_calls": turn.get("tool_calls")})
+    return turns
+
+
+def _call_view(ctx: Any, call_id: int) -> dict[str, Any]:
+    call = get_call_dict(ctx.session, ctx.project_id, call_id)
+    metric_ids = [r["metric_id"] for r in call["evaluation"]["metrics"]]
+    metrics = {m.id: m for m in ctx.session.scalars(select(Metric).where(Metric.id.in_(metric_ids)))} if metric_ids else {}
+    votes = {f.metric_id: f for f in ctx.session.scalars(select(Feedback).where(
+        Feedback.call_log_id == call["id"], Feedback.is_current.is_(True), Feedback.reviewer == ctx.reviewer))}
+    results = [{**r, "eval_type": metrics[r["metric_id"]].current.eval_type if r["metric_id"] in metrics else None,
+                "enum_values": metrics[r["metric_id"]].current.enum_values if r["metric_id"] in metrics else None,
+                "my_vote": votes.get(r["metric_id"])} for r in call["evaluation"]["metrics"]]
+    return {"call": call, "turns": _turns(call), "results": results}
+
+
+@router.get("/calls/{call_id}")
+def call_page(request: Request, call_id: int, ctx: Web) -> Response:
+    return render(request, "call.html", ctx, **_call_view(ctx, call_id))
+
+
+def _expected(raw: str) -> Any:
+    raw = raw.strip()
+    return None if raw == "" else raw
+
+
+@router.post("/calls/{call_id}/vote")
+def vote(request: Request, call_id: int, ctx: Web) -> Response:
+    data = form(request)
+    metric_id = int(str(data.get("metric_id", "0")) or 0)
+    body = VoteIn(metric_id=metric_id, vote=str(data.get("vote", "")), feedback=str(data.get("feedback", "")),
+                  expected_value=_expected(str(data.get("expected_value", ""))))
+    get_metric(ctx.session, ctx.project_id, metric_id, field="metric_id")
+    _fb, warnings = mark_vote(ctx.session, ctx.project_id, call_id, body, ctx.reviewer)
+    ctx.commit()
+    if request.headers.get("hx-request") != "true":
+        return see_other(f"/calls/{call_id}")
+    view = _call_view(ctx, call_id)
+    result = next(r for r in view["results"] if r["metric_id"] == metric_id)
+    return render(request, "_result.html", ctx, call=view["call"], r=result, saved=True, warnings=warnings)

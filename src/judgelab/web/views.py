@@ -1,0 +1,44 @@
+"""Small pure helpers the pages share: a side-by-side diff and the agreement chart's geometry."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+
+def side_by_side(before: str, after: str) -> list[dict[str, Any]]:
+    """Rows of (left, right, kind) where kind is same, del, ins or change, line by line."""
+    a, b = before.splitlines(), after.splitlines()
+    rows: list[dict[str, Any]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            rows += [{"left": a[i], "right": b[j1 + k], "kind": "same"} for k, i in enumerate(range(i1, i2))]
+            continue
+        left, right = a[i1:i2], b[j1:j2]
+        for k in range(max(len(left), len(right))):
+            rows.append({"left": left[k] if k < len(left) else None, "right": right[k] if k < len(right) else None,
+                         "kind": {"delete": "del", "insert": "ins"}.get(op, "change")})
+    return rows
+
+
+def kappa_chart(by_version: list[dict[str, Any]], width: int = 560, height: int = 200) -> dict[str, Any]:
+    """Points (x, y) and interval whiskers for kappa per version, on a -1..1 scale (0 = chance)."""
+    pad_l, pad_r, pad_t, pad_b = 44, 16, 14, 30
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    shown = [v for v in by_version if v.get("agreement") and v["agreement"]["kappa"]["value"] is not None]
+
+    def y(k: float) -> float:
+        return round(pad_t + (1 - (k + 1) / 2) * inner_h, 1)
+
+    points = []
+    for i, v in enumerate(shown):
+        x = round(pad_l + (inner_w * (i + 0.5) / max(1, len(shown))), 1)
+        kappa = v["agreement"]["kappa"]
+        lo = kappa["low"] if kappa["low"] is not None else kappa["value"]
+        hi = kappa["high"] if kappa["high"] is not None else kappa["value"]
+        points.append({"x": x, "y": y(kappa["value"]), "y_low": y(lo), "y_high": y(hi), "version": v["version"],
+                       "kappa": kappa, "n": v["agreement"]["n"], "base_rate": v["agreement"].get("base_rate")})
+    ticks = [{"label": f"{k:+.1f}" if k else "0", "y": y(k)} for k in (-1.0, -0.5, 0.0, 0.5, 1.0)]
+    return {"width": width, "height": height, "left": pad_l, "right": width - pad_r, "points": points, "ticks": ticks,
+            "path": " ".join(f"{'M' if i == 0 else 'L'}{p['x']},{p['y']}" for i, p in enumerate(points)),
+            "bottom": height - pad_b}

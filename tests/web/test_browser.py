@@ -1,0 +1,200 @@
+"""The whole loop in a real browser (Debian's Chromium, driven by Playwright), as a reviewer does it:
+log in, open a call, disagree with a reason, review the queue by keyboard up to 6, start labs,
+watch it finish, read the diff, apply, validate the new version. Screenshots of each main page
+go to artifacts/screenshots/ (or $JUDGELAB_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from judgelab.client import Client
+from judgelab.labs.candidates import REWRITER_SYSTEM
+from judgelab.testing.fake_openai import FakeOpenAIServer
+from tests.client.conftest import Live
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+CHROMIUM = os.environ.get("JUDGELAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+SHOTS = Path(os.environ.get("JUDGELAB_SCREENSHOTS", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"))
+STRICT = "Pass only when the customer says the exact word yes before the agent books."
+PARAPHRASE_RULE = " A paraphrased confirmation such as 'go ahead' counts as a yes."
+
+
+def judge(body: dict[str, Any]) -> str:
+    """Follows its criterion literally and hedges on paraphrases; the rewriter adds what reasons name."""
+    if body["messages"][0]["content"] == REWRITER_SYSTEM:
+        current = body["messages"][1]["content"].split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
+        return json.dumps({"description": current + PARAPHRASE_RULE, "rationale": "reviewers accept paraphrases"})
+    text = body["messages"][-1]["content"]
+    transcript = text.rsplit("</T", 1)[0].rsplit(">", 1)[-1] if "<T" in text else text
+    criterion = text.split("Criterion:\n", 1)[1].split("\n\n", 1)[0]
+    if "Customer: yes" in transcript:
+        return json.dumps({"result": True, "explanation": "The customer said yes before the booking."})
+    if "go ahead" in transcript:
+        ok = "paraphrase" in criterion.lower()
+        return json.dumps({"result": ok, "explanation": "It seems the customer said go ahead, which may be a yes."})
+    return json.dumps({"result": False, "explanation": "No confirmation was asked for."})
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("JUDGELAB_REQUIRE_BROWSER"):
+            pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _seed(live: Live) -> dict[str, Any]:
+    with Client(live.url, live.key) as jl:
+        agent = jl.create_agent("airline-bot")["id"]
+        calls: dict[str, list[int]] = {"yes": [], "paraphrase": [], "none": []}
+        for i in range(6):
+            calls["yes"].append(jl.observe({"agent": agent, "call_id": f"y{i}", "transcript_json": [
+                {"role": "agent", "content": f"Shall I book flight ref-y{i}? <script>alert('y{i}')</script><b>bold</b>",
+                 "start_time": 0, "end_time": 2},
+                {"role": "user", "content": "Customer: yes", "start_time": 3, "end_time": 4}]})["id"])
+            calls["paraphrase"].append(jl.observe({"agent": agent, "call_id": f"p{i}", "transcript_json": [
+                {"role": "agent", "content": f"Shall I book flight ref-p{i}?", "start_time": 0, "end_time": 2},
+                {"role": "user", "content": "Sure, go ahead", "start_time": 3, "end_time": 4}]})["id"])
+            calls["none"].append(jl.observe({"agent": agent, "call_id": f"n{i}", "transcript_json": [
+                {"role": "agent", "content": f"I booked flight ref-n{i} for you.", "start_time": 0, "end_time": 2}]})["id"])
+        metric = jl.create_metric({"name": "confirms before booking", "description": STRICT,
+                                   "eval_type": "binary_workflow_adherence"})["id"]
+        everything = [c for group in calls.values() for c in group]
+        assert jl.wait_job(jl.evaluate([metric], everything)["job_id"], timeout=60, interval=0.05)["status"] == "completed"
+    return {"metric": metric, "calls": calls}
+
+
+def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, browser: Any) -> None:
+    fake_model.rule = judge
+    seeded = _seed(live_server)
+    metric, calls = seeded["metric"], seeded["calls"]
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    url = live_server.url
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    # Log in: a page behind the login sends us there and back.
+    page.goto(f"{url}/metrics")
+    assert "/login" in page.url
+    page.fill("#api_key", "jl_wrong")
+    page.click("button[type=submit]")
+    assert "unknown or revoked" in page.inner_text("main")
+    shot("login")
+    page.fill("#api_key", live_server.key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/metrics")
+
+    # Calls list with search, then a call: the transcript is text, never markup.
+    page.goto(f"{url}/calls")
+    page.fill("#search", "ref-y1")
+    page.press("#search", "Enter")
+    page.wait_for_url("**/calls?search=ref-y1*")
+    assert "1 matching" in page.inner_text("h1")
+    shot("calls")
+    page.goto(f"{url}/calls/{calls['yes'][1]}")
+    assert "<script>alert('y1')</script><b>bold</b>" in page.inner_text(".transcript")
+    assert page.locator(".transcript script, .transcript b").count() == 0 and dialogs == []
+
+    # Disagree with a result on a call page, with a reason (htmx swaps the card in place).
+    first = calls["paraphrase"][0]
+    page.goto(f"{url}/calls/{first}")
+    card = page.locator(f"#result-{metric}")
+    assert "fail" in card.inner_text()
+    card.locator("input[value=disagree]").check()
+    card.locator("select[name=expected_value]").select_option("true")
+    card.locator("textarea[name=feedback]").fill("At 00:03 the customer said 'go ahead': a paraphrased yes counts.")
+    card.locator("button[type=submit]").click()
+    page.wait_for_selector("text=Feedback saved.")
+    shot("call")
+
+    # The review queue: hedged verdicts first, one at a time, by keyboard, counting toward 6.
+    page.goto(f"{url}/review?metric={metric}")
+    assert "1 of 6" in page.inner_text("#counter")
+    assert page.is_disabled("#start-labs")
+    shot("review")
+    for n in range(2, 7):
+        assert "go ahead" in page.inner_text(".transcript")
+        page.keyboard.press("d")
+        page.locator("#expected_value").select_option("true")
+        page.fill("#feedback", "At 00:03 'go ahead' is a paraphrased yes, which counts as confirmation.")
+        page.click("#submit-vote")
+        page.wait_for_function(f"document.getElementById('counter').innerText.startsWith('{n} of 6')")
+    assert page.is_enabled("#start-labs")
+
+    # A colleague's agreements on the other calls arrive through the API meanwhile.
+    with Client(url, live_server.key) as jl:
+        for c in calls["yes"] + calls["none"]:
+            jl.mark_metric_vote(c, metric, "agree", feedback="Right: the verdict matches what was said.", reviewer="colleague")
+
+    # Start labs and watch it finish (htmx polls the status, then reloads the page).
+    page.click("#start-labs")
+    page.wait_for_url("**/labs/*")
+    shot("labs-running")
+    page.wait_for_selector("#verdict", timeout=90_000)
+    verdict = page.inner_text("#verdict")
+    assert verdict in ("improved", "not significant", "regressed")
+    assert "paraphrased confirmation" in page.inner_text(".diff")
+    assert "held out" in page.inner_text("main") or "held-out" in page.inner_text("main")
+    shot("labs")
+
+    # Apply: the metric has a new version; nothing was applied before this click.
+    assert Client(url, live_server.key).get_metric(metric)["version"] == 1
+    page.click("#apply")
+    page.wait_for_url(f"{url}/metrics/{metric}")
+    assert "version 2" in page.inner_text("h1")
+    assert "paraphrased confirmation" in page.inner_text(".diff")
+    shot("metric")
+
+    # Validate the new version: the paraphrase calls are fixed.
+    page.click("text=Validate this version")
+    page.wait_for_url("**/validations/*")
+    page.wait_for_selector("text=calls checked", timeout=90_000)
+    report = page.inner_text("main")
+    assert "6 fixed" in report and "0 regressed" in report, report
+    shot("validation")
+
+    page.goto(f"{url}/metrics")
+    assert "confirms before booking" in page.inner_text("table")
+    shot("metrics")
+    page.goto(f"{url}/evaluate")
+    page.check(f"input[name=metric][value='{metric}']")
+    page.click("button[value=estimate]")
+    page.wait_for_selector("#estimate")
+    assert "18" in page.inner_text("#estimate")
+    shot("evaluate")
+    page.click("#start-evaluation")
+    page.wait_for_url("**/jobs/*")
+    page.wait_for_function("document.getElementById('job-status').innerText === 'completed'", timeout=60_000)
+    shot("job")
+
+    # Version 2's own results on the labelled calls now give it an agreement figure, with n and base rate.
+    page.goto(f"{url}/metrics/{metric}")
+    row = page.locator("table[aria-label='agreement per version'] tr", has_text="v2").inner_text()
+    assert "1.00" in row and "n=18" in row, row
+    assert page.locator("svg[aria-label^='kappa per version'] circle").count() == 2
+    shot("metric")
+
+    # Logging out ends the session: the cookie no longer opens pages.
+    page.click("text=Log out")
+    page.wait_for_url("**/login")
+    page.goto(f"{url}/calls")
+    assert "/login" in page.url
+    assert dialogs == []
