@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from judgelab import __version__
-from judgelab.cli import calls, evaluate, keys, labs, mcp, metrics, serve, worker
+from judgelab.cli import calls, evaluate, keys, labs, mcp, metrics, review, serve, worker
 
 app = typer.Typer(
     name="judgelab",
@@ -37,6 +37,7 @@ app.command("misaligned")(labs.misaligned)
 app.command("validate")(labs.validate)
 app.command("to-code")(labs.to_code)
 app.command("mcp")(mcp.mcp)
+app.command("review")(review.review)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
 app.command("export")(calls.export)

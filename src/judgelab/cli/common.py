@@ -7,11 +7,13 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
+import httpx2
 import typer
 from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from judgelab.client import ApiError
 from judgelab.config import get_settings
 from judgelab.db import Database, open_database
 from judgelab.db.models import Project
@@ -66,6 +68,12 @@ def friendly_errors(fn: F) -> F:
                 err_console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
             if len(exc.errors) > 50:
                 err_console.print(f"... and {len(exc.errors) - 50} more errors")
+            raise typer.Exit(2) from None
+        except ApiError as exc:  # a remote server (--url) said no
+            err_console.print(f"[red]error:[/red] {exc.detail}", highlight=False)
+            raise typer.Exit(2) from None
+        except httpx2.TransportError as exc:
+            err_console.print(f"[red]error:[/red] cannot reach the server: {exc}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

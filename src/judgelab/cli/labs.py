@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -30,11 +31,20 @@ def _interval(est: dict[str, Any] | None, percent: bool = True) -> str:
 def misaligned(
     project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+    url: Annotated[str | None, typer.Option(help="Ask this judgelab server instead of the local database "
+                                            "(default: JUDGELAB_URL; key from JUDGELAB_API_KEY)")] = None,
 ) -> None:
     """Metrics worst first: disagreement with a 95 % interval, error kinds, kappa, and what to do."""
-    with session_scope() as session:
-        proj = find_project(session, project)
-        reports = [r.as_dict() for r in misalignment(session, proj.id)]
+    url = url or os.environ.get("JUDGELAB_URL")
+    if url:
+        from judgelab.client import Client
+
+        with Client(url) as client:
+            reports = client.misalignment()["results"]
+    else:
+        with session_scope() as session:
+            proj = find_project(session, project)
+            reports = [r.as_dict() for r in misalignment(session, proj.id)]
     if as_json:
         print(json.dumps(reports, default=str))
         return

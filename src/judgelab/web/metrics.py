@@ -14,8 +14,8 @@ from judgelab.feedback.votes import feedback_progress, feedback_to_dict, list_fe
 from judgelab.labs.misalignment import metric_report, misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.service import run_dict, start_run
-from judgelab.labs.versions import agreement_by_version
 from judgelab.labs.validation import start_validation
+from judgelab.labs.versions import agreement_by_version
 from judgelab.metrics.service import content_of, get_metric, list_metrics, revert_metric
 from judgelab.web.common import Web, form, render, see_other
 from judgelab.web.views import kappa_chart, side_by_side

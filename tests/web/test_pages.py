@@ -1,0 +1,109 @@
+"""The web UI without a browser: login sessions, CSRF, escaping, errors as pages, apply/discard."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from judgelab.db import Database
+from judgelab.db.models import ApiKey, WebSession
+from judgelab.db.types import utcnow
+from tests.conftest import Api, add_result
+
+
+def _login(client: TestClient, key: str) -> str:
+    r = client.post("/login", data={"api_key": key, "next": "/metrics"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/metrics"
+    assert "judgelab_session" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+    assert key not in r.headers["set-cookie"]  # the cookie holds a session token, never the key
+    page = client.get("/metrics").text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match
+    return match.group(1)
+
+
+def test_pages_need_a_login_and_come_back_after_it(api: Api) -> None:
+    client = api.client
+    r = client.get("/calls?search=x", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/calls%3Fsearch%3Dx"
+    bad = client.post("/login", data={"api_key": "jl_nope", "next": "/"})
+    assert bad.status_code == 401 and "unknown or revoked" in bad.text
+    # Only local paths are followed after login: no open redirect.
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil"):
+        r = client.post("/login", data={"api_key": api.key, "next": target}, follow_redirects=False)
+        assert r.headers["location"] == "/"
+    client.cookies.clear()
+    client.cookies.set("judgelab_session", "nope")
+    htmx = client.get("/calls", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == "/login"
+
+
+def test_transcripts_render_as_text(api: Api, db: Database) -> None:
+    agent = api.agent()
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    call = api.call(agent, "x1", evil, metadata={"note": "</pre><script>alert(3)</script>"})
+    metric = api.metric()
+    add_result(db, call["id"], metric["id"], True, explanation="<b>ok</b>")
+    _login(api.client, api.key)
+    for path in (f"/calls/{call['id']}", "/calls", f"/review?metric={metric['id']}"):
+        page = api.client.get(path).text
+        assert "<script>alert" not in page and "<img src=x" not in page and "<b>ok</b>" not in page
+    page = api.client.get(f"/calls/{call['id']}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;ok&lt;/b&gt;" in page
+
+
+def test_forms_need_the_sessions_csrf_token(api: Api, db: Database) -> None:
+    agent = api.agent()
+    call = api.call(agent, "c1")
+    metric = api.metric()
+    add_result(db, call["id"], metric["id"], True)
+    csrf = _login(api.client, api.key)
+    body = {"metric_id": str(metric["id"]), "vote": "disagree", "expected_value": "false", "feedback": "At 00:03 no check."}
+    assert api.client.post(f"/calls/{call['id']}/vote", data=body).status_code == 403
+    assert api.client.post(f"/calls/{call['id']}/vote", data={**body, "csrf_token": "x" * len(csrf)}).status_code == 403
+    ok = api.client.post(f"/calls/{call['id']}/vote", data={**body, "csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+    htmx = api.client.post(f"/calls/{call['id']}/vote", data=body, headers={"HX-Request": "true", "X-CSRF-Token": csrf})
+    assert htmx.status_code == 200 and "Feedback saved." in htmx.text
+    feedback = api.get(f"/test_framework/v1/metrics/{metric['id']}/feedback/").json()
+    assert feedback["count"] == 1 and feedback["results"][0]["label"] is False
+
+
+def test_bad_input_is_a_page_naming_the_problem(api: Api) -> None:
+    csrf = _login(api.client, api.key)
+    r = api.client.get("/calls/999999")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"] and "999999" in r.text
+    r = api.client.get("/calls?since=yesterday")
+    assert r.status_code == 400 and "since" in r.text and "2024-05-01T08:00" in r.text
+    r = api.client.post("/evaluate", data={"csrf_token": csrf, "action": "estimate"})
+    assert r.status_code == 400 and "choose at least one metric" in r.text
+    assert api.client.get("/no/such/page").status_code == 404
+    # The API keeps answering JSON.
+    assert api.get("/api/v1/jobs/nope/").headers["content-type"].startswith("application/json")
+
+
+def test_a_revoked_key_or_an_expired_session_logs_out(api: Api, db: Database) -> None:
+    _login(api.client, api.key)
+    assert api.client.get("/calls", follow_redirects=False).status_code == 200
+    with db.session() as s:
+        s.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert api.client.get("/calls", follow_redirects=False).status_code == 303
+    _login(api.client, api.key)
+    with db.session() as s:
+        s.execute(update(ApiKey).values(revoked_at=utcnow()))
+    assert api.client.get("/calls", follow_redirects=False).status_code == 303
+
+
+def test_logout_ends_the_session_server_side(api: Api) -> None:
+    csrf = _login(api.client, api.key)
+    cookie = api.client.cookies.get("judgelab_session")
+    r = api.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    # Even a copy of the old cookie no longer opens pages.
+    assert cookie
+    api.client.cookies.set("judgelab_session", cookie)
+    r = api.client.get("/calls", follow_redirects=False)
+    assert r.status_code == 303
