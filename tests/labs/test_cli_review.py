@@ -36,12 +36,13 @@ def test_review_votes_and_runs_labs(api: Api, db: Any, backend: str, system_db: 
     finally:
         get_settings.cache_clear()
     assert out.exit_code == 0, out.output
-    assert "6 likely-misaligned results to review; 12 of 6 feedback items toward labs" in out.output
+    assert "6 likely-misaligned results to review; 12 feedback items (labs needs 6: ready)" in out.output
     assert "was scored FAIL" in out.output and "The explanation says: It seems the customer said go ahead" in out.output
     assert "go ahead" in out.output.split("The transcript shows:", 1)[1]
-    assert "saved: 17 of 6 feedback items toward labs" in out.output
+    assert "saved: 17 feedback items (labs needs 6: ready)" in out.output
     assert "verdict:" in out.output and "Nothing was applied" in out.output
-    assert "+Pass only when" in out.output or "paraphrased confirmation" in out.output
+    assert "+Pass only when the customer says the exact word yes before the agent books. A paraphrased" in out.output
+    assert "held out (n=6, base rate" in out.output
     votes = api.get(f"/test_framework/v1/metrics/{metric}/feedback/", params={"page_size": 200}).json()["results"]
     mine = [v for v in votes if v["reviewer"] == "maria"]
     assert len(mine) == 5 and all(v["label"] is True and v["vote"] == "disagree" for v in mine)

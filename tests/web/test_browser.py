@@ -18,30 +18,25 @@ from judgelab.client import Client
 from judgelab.labs.candidates import REWRITER_SYSTEM
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.client.conftest import Live
+from tests.labs.test_labs_run import STRICT, model
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
 CHROMIUM = os.environ.get("JUDGELAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
 SHOTS = Path(os.environ.get("JUDGELAB_SCREENSHOTS", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"))
-STRICT = "Pass only when the customer says the exact word yes before the agent books."
-PARAPHRASE_RULE = " A paraphrased confirmation such as 'go ahead' counts as a yes."
 
 
 def judge(body: dict[str, Any]) -> str:
-    """Follows its criterion literally and hedges on paraphrases; the rewriter adds what reasons name."""
-    if body["messages"][0]["content"] == REWRITER_SYSTEM:
-        current = body["messages"][1]["content"].split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
-        return json.dumps({"description": current + PARAPHRASE_RULE, "rationale": "reviewers accept paraphrases"})
-    text = body["messages"][-1]["content"]
-    transcript = text.rsplit("</T", 1)[0].rsplit(">", 1)[-1] if "<T" in text else text
-    criterion = text.split("Criterion:\n", 1)[1].split("\n\n", 1)[0]
-    if "Customer: yes" in transcript:
-        return json.dumps({"result": True, "explanation": "The customer said yes before the booking."})
-    if "go ahead" in transcript:
-        ok = "paraphrase" in criterion.lower()
-        return json.dumps({"result": ok, "explanation": "It seems the customer said go ahead, which may be a yes."})
-    return json.dumps({"result": False, "explanation": "No confirmation was asked for."})
+    """The labs tests' judge (literal about its criterion), hedging on paraphrases it fails."""
+    answer = json.loads(model(body))
+    if body["messages"][0]["content"] != REWRITER_SYSTEM:
+        text = body["messages"][-1]["content"]
+        if "go ahead" in text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]:
+            answer["explanation"] = "It seems the customer said go ahead, which may be a yes."
+        else:
+            answer["explanation"] = "The customer said yes." if answer["result"] else "No confirmation was asked for."
+    return json.dumps(answer)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import typer
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.prompt import Confirm, Prompt
-from rich.syntax import Syntax
 from rich.text import Text
 
 from judgelab.cli.common import console, find_project, friendly_errors
@@ -68,7 +67,10 @@ def _ask_expected(metric: dict[str, Any]) -> Any:
 
 
 def _counter(progress: dict[str, Any]) -> str:
-    return f"{progress['total']} of {progress['required_for_labs']} feedback items toward labs"
+    total, needed = progress["total"], progress["required_for_labs"]
+    if total >= needed:
+        return f"{total} feedback items (labs needs {needed}: ready)"
+    return f"{total} of {needed} feedback items toward labs"
 
 
 @friendly_errors
@@ -189,7 +191,10 @@ def _follow(client: Client, progress_id: str) -> None:
 
 def _print_result(state: dict[str, Any]) -> None:
     verdict = state.get("verdict") or {}
-    console.print(Syntax(state.get("diff") or "(no change proposed)", "diff", word_wrap=True))
+    for line in (state.get("diff") or "(no change proposed)").splitlines():
+        style = "green" if line.startswith("+") and not line.startswith("+++") else (
+            "red" if line.startswith("-") and not line.startswith("---") else "")
+        console.print(Text(line, style=style))
     held = (state.get("scores") or {}).get("held_out")
     if held:
         b, p = held["baseline"], held["proposal"]
@@ -198,8 +203,11 @@ def _print_result(state: dict[str, Any]) -> None:
             k = s.get("kappa") or {}
             return "-" if k.get("value") is None else f"{k['value']:.2f} [{k['low']:.2f}, {k['high']:.2f}]"
 
-        console.print(f"held out (n={b['num_total']}): baseline {b['num_correct']}/{b['num_total']} right, kappa {kappa(b)}; "
-                      f"proposal {p['num_correct']}/{p['num_total']} right, kappa {kappa(p)}", highlight=False)
+        base = b.get("base_rate") or {}
+        rate = "" if base.get("value") is None else f", base rate {100 * base['value']:.0f}% pass"
+        console.print(f"held out (n={b['num_total']}{rate}): baseline {b['num_correct']}/{b['num_total']} right, "
+                      f"kappa {kappa(b)}; proposal {p['num_correct']}/{p['num_total']} right, kappa {kappa(p)} "
+                      "(95% intervals)", highlight=False)
     console.print(f"verdict: [bold]{verdict.get('verdict')}[/bold] — {verdict.get('explanation', '')}", highlight=False)
     p = state.get("progress") or {}
     console.print(f"{p.get('judge_calls', 0)} judge calls, {p.get('rewriter_calls', 0)} rewriter calls, "

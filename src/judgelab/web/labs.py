@@ -35,7 +35,8 @@ def labs_page(request: Request, run_id: str, ctx: Web) -> Response:
 
 
 @router.get("/labs/{run_id}/status")
-def labs_status(request: Request, run_id: str, ctx: Web) -> Response:
+@router.get("/validations/{run_id}/status")
+def run_status(request: Request, run_id: str, ctx: Web) -> Response:
     view = _run_view(ctx, run_id)
     if view["finished"] or view["run"]["status"] == "needs_input":
         # The whole page changes (diff, scores, question): reload it rather than patch a fragment.
@@ -72,14 +73,6 @@ def labs_discard(run_id: str, ctx: Web) -> Response:
 @router.get("/validations/{run_id}")
 def validation_page(request: Request, run_id: str, ctx: Web) -> Response:
     return render(request, "validation.html", ctx, **_run_view(ctx, run_id))
-
-
-@router.get("/validations/{run_id}/status")
-def validation_status(request: Request, run_id: str, ctx: Web) -> Response:
-    view = _run_view(ctx, run_id)
-    if view["finished"]:
-        return Response(status_code=204, headers={"HX-Refresh": "true"})
-    return render(request, "_labs_status.html", ctx, **view)
 
 
 @router.post("/validations/{run_id}/flips/{index}")
