@@ -65,6 +65,10 @@ def _seed(live: Live) -> dict[str, Any]:
                 {"role": "user", "content": "Sure, go ahead", "start_time": 3, "end_time": 4}]})["id"])
             calls["none"].append(jl.observe({"agent": agent, "call_id": f"n{i}", "transcript_json": [
                 {"role": "agent", "content": f"I booked flight ref-n{i} for you.", "start_time": 0, "end_time": 2}]})["id"])
+        # One more paraphrase nobody will label: validation reports it as changed (unlabelled).
+        calls["paraphrase"].append(jl.observe({"agent": agent, "call_id": "p6", "transcript_json": [
+            {"role": "agent", "content": "Shall I book flight ref-p6?", "start_time": 0, "end_time": 2},
+            {"role": "user", "content": "Sure, go ahead", "start_time": 3, "end_time": 4}]})["id"])
         metric = jl.create_metric({"name": "confirms before booking", "description": STRICT,
                                    "eval_type": "binary_workflow_adherence"})["id"]
         everything = [c for group in calls.values() for c in group]
@@ -163,7 +167,12 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     page.wait_for_url("**/validations/*")
     page.wait_for_selector("text=calls checked", timeout=90_000)
     report = page.inner_text("main")
-    assert "6 fixed" in report and "0 regressed" in report, report
+    assert "6 fixed" in report and "0 regressed" in report and "1 changed (unlabelled)" in report, report
+    # The unlabelled flip, marked right, becomes feedback on that call.
+    page.click("button:has-text('New verdict right')")
+    page.wait_for_selector("text=marked right")
+    with Client(url, live_server.key) as jl:
+        assert jl.get_feedback(metric)["progress"]["total"] == 19
     shot("validation")
 
     page.goto(f"{url}/metrics")
@@ -173,7 +182,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     page.check(f"input[name=metric][value='{metric}']")
     page.click("button[value=estimate]")
     page.wait_for_selector("#estimate")
-    assert "18" in page.inner_text("#estimate")
+    assert "19 calls" in page.inner_text("#estimate")
     shot("evaluate")
     page.click("#start-evaluation")
     page.wait_for_url("**/jobs/*")
@@ -183,7 +192,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     # Version 2's own results on the labelled calls now give it an agreement figure, with n and base rate.
     page.goto(f"{url}/metrics/{metric}")
     row = page.locator("table[aria-label='agreement per version'] tr", has_text="v2").inner_text()
-    assert "1.00" in row and "n=18" in row, row
+    assert "1.00" in row and "n=19" in row, row
     assert page.locator("svg[aria-label^='kappa per version'] circle").count() == 2
     shot("metric")
 

@@ -107,3 +107,32 @@ def test_logout_ends_the_session_server_side(api: Api) -> None:
     api.client.cookies.set("judgelab_session", cookie)
     r = api.client.get("/calls", follow_redirects=False)
     assert r.status_code == 303
+
+
+def test_a_labs_question_is_answered_in_place(api: Api, db: Database) -> None:
+    import uuid
+
+    from judgelab.db.models import LabsRun, Metric
+
+    metric = api.metric("confirms", eval_type="binary_workflow_adherence")
+    run_id = str(uuid.uuid4())
+    with db.session() as s:
+        version_id = s.get(Metric, metric["id"]).current.id  # type: ignore[union-attr]
+        s.add(LabsRun(id=run_id, project_id=api.project_id, metric_id=metric["id"], metric_version_id=version_id,
+                      status="needs_input", stage="contradictions", params={}, progress={"labelled": 7},
+                      question={"text": "2 labels on the same conversation disagree (False, True). Which is right?",
+                                "conflicts": 1, "items": [
+                                    {"key": "a", "label": True, "reason": "<i>paraphrase</i> ok", "reviewer": "ana", "call_log_id": None},
+                                    {"key": "b", "label": False, "reason": "needs a yes", "reviewer": "bo", "call_log_id": None}]}))
+    csrf = _login(api.client, api.key)
+    page = api.client.get(f"/labs/{run_id}").text
+    assert "Which is right?" in page and "&lt;i&gt;paraphrase&lt;/i&gt; ok" in page and "Answer and resume" in page
+    # While it waits, the status poll asks the page to reload (the question is part of the page).
+    poll = api.client.get(f"/labs/{run_id}/status", headers={"HX-Request": "true"})
+    assert poll.status_code == 204 and poll.headers["HX-Refresh"] == "true"
+    bad = api.client.post(f"/labs/{run_id}/answer", data={"csrf_token": csrf, "answer": "maybe"})
+    assert bad.status_code == 400 and "answer" in bad.text
+    ok = api.client.post(f"/labs/{run_id}/answer", data={"csrf_token": csrf, "answer": "true"}, follow_redirects=False)
+    assert ok.status_code == 303
+    with db.session() as s:
+        assert s.get(LabsRun, run_id).answer == {"answer": True}  # type: ignore[union-attr]
