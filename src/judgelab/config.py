@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     model: str | None = Field(
         default=None, description="the default judge model, provider/model (e.g. openai/gpt-4.1-mini)"
     )
+    rewriter_model: str | None = Field(
+        default=None, description="the model labs uses to rewrite judge prompts, provider/model (default: model); "
+        "a stronger model than the judge often writes better prompts"
+    )
     # Jobs (DBOS). Its system tables live in their own SQLite file next to ours, or in the `dbos`
     # schema of the same PostgreSQL database, unless jobs_database_url says otherwise.
     jobs_database_url: str | None = Field(default=None, description="where DBOS keeps workflow state")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from judgelab.labs.candidates import REWRITER_SYSTEM
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api
 from tests.jobs.conftest import RuntimeFactory
@@ -21,6 +22,7 @@ def _completed_run(api: Api, metric: int) -> dict[str, Any]:
 
 def test_apply_and_discard(api: Api, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any) -> None:
     fake_model.rule = model
+    settings.rewriter_model = "openai/rewriter-9"
     start_runtime(settings)
     metric, calls = _setup(api)
     everything = [c for group in calls.values() for c in group]
@@ -31,6 +33,9 @@ def test_apply_and_discard(api: Api, start_runtime: RuntimeFactory, fake_model: 
         _vote(api, c, metric, vote="agree", feedback="Right.")
 
     first = _completed_run(api, metric)
+    rewrites = [b for b in fake_model.stats.bodies if b["messages"][0]["content"] == REWRITER_SYSTEM]
+    assert rewrites and {b["model"] for b in rewrites} == {"rewriter-9"}  # JUDGELAB_REWRITER_MODEL
+    assert {b["model"] for b in fake_model.stats.bodies if b not in rewrites} == {"judge-1"}
     discarded = api.post(f"/api/v1/labs/{first['progress_id']}/discard/")
     assert discarded.status_code == 200 and discarded.json()["discarded"] is True
     assert api.post(f"/api/v1/labs/{first['progress_id']}/apply/").status_code == 409

@@ -38,7 +38,7 @@ def _load(run_id: str) -> dict[str, Any]:
         content = content_of(version)
         items = load_items(session, run.project_id, metric, run.params.get("test_set_ids"))
         return {"content": content.as_dict(), "model": content.model or rt.settings.model, "items": items,
-                "params": run.params, "rewriter_model": rt.settings.model}
+                "params": run.params, "rewriter_model": rt.settings.rewriter_model or rt.settings.model}
 
 
 @DBOS.step(name="judgelab.labs_load")
