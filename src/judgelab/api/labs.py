@@ -55,8 +55,8 @@ class ProcessFeedbacksIn(BaseModel):
     simplified_prompt: Annotated[str, Field(max_length=50_000)] | None = Field(default=None, description="the starting point")
     max_judge_calls: int = Field(default=DEFAULT_JUDGE_CALLS, ge=10, le=5000, description="judge-call budget of the run")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="fixes the split")
-    generators: list[str] | None = Field(default=None, max_length=3,
-                                         description="candidate generators to use: rewrite, rules, few-shot (default: all)")
+    generators: list[str] | None = Field(default=None, max_length=4,
+                                         description="candidate generators to use: rewrite, rules, few-shot, trigger (default: all)")
 
 
 class AnswerIn(BaseModel):

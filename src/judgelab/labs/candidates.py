@@ -137,3 +137,31 @@ def fewshot_candidate(description: str, optimisation: list[dict[str, Any]], k: i
         f"Example {n + 1}: {label_text(i['label'])}. Why: {i['reason']}\n{_excerpt(i['call'], 400)}" for n, i in enumerate(picked[:k])
     )
     return description.rstrip() + "\n\nGraded examples (for calibration; grade the conversation you are given):\n" + examples
+
+
+def trigger_candidate(content: dict[str, Any], groups: list[dict[str, Any]],
+                      optimisation: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A refined evaluation trigger when the errors are about whether the metric applies at all:
+    out-of-scope calls it graded ("should have been N/A") narrow the trigger with the reviewers'
+    reasons; in-scope calls it skipped ("unexpected N/A") widen it, or drop it when no labelled
+    call is out of scope. None when no error is an N/A error."""
+    by_kind = {g["kind"]: g for g in groups}
+    narrow, widen = by_kind.get("should have been N/A"), by_kind.get("unexpected N/A")
+    if narrow is None and widen is None:
+        return None
+
+    def reasons(group: dict[str, Any] | None) -> list[str]:
+        return [i["reason"].strip() for i, _ in (group or {}).get("members", []) if i["reason"].strip()][:4]
+
+    if widen is not None and narrow is None and all(i["label"] is not None for i in optimisation):
+        return {"evaluation_trigger": "always", "trigger_type": None, "evaluation_trigger_prompt": None}
+    custom = content.get("evaluation_trigger") == "custom" and content.get("trigger_type") == "llm_judge"
+    scope = (content.get("evaluation_trigger_prompt") or "").strip() if custom else ""
+    lines = [scope or f"The conversation is one this criterion is about:\n{content['description'].strip()}"]
+    if reasons(narrow):
+        lines.append("It does not apply when (reviewers' reasons):\n" + "\n".join(f"- {r}" for r in reasons(narrow)))
+    if reasons(widen):
+        lines.append("It does apply when (reviewers' reasons):\n" + "\n".join(f"- {r}" for r in reasons(widen)))
+    if len(lines) == 1:
+        return None
+    return {"evaluation_trigger": "custom", "trigger_type": "llm_judge", "evaluation_trigger_prompt": "\n\n".join(lines)}

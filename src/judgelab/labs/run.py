@@ -18,10 +18,17 @@ from judgelab.db.types import utcnow
 from judgelab.evaluation.engine import evaluate
 from judgelab.jobs import state
 from judgelab.jsonutil import stable_hash
-from judgelab.labs.candidates import clusters, fewshot_candidate, parse_rewrite, rewrite_request, rules_candidate
+from judgelab.labs.candidates import (
+    clusters,
+    fewshot_candidate,
+    parse_rewrite,
+    rewrite_request,
+    rules_candidate,
+    trigger_candidate,
+)
 from judgelab.labs.dataset import SMALL, apply_answer, contradictions, load_items, question_for, split
 from judgelab.labs.report import ERROR, failure_modes, scores, verdict
-from judgelab.labs.service import begin_run, unified_diff
+from judgelab.labs.service import GENERATORS, begin_run, proposal_text, unified_diff
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.service import content_of
 
@@ -206,22 +213,26 @@ async def labs_run(run_id: str) -> str:
     groups = clusters(errors)
     payload = [{"kind": g["kind"], "count": g["count"], "cause": g["cause"],
                 "members": [(m[0], m[1]) for m in g["members"]]} for g in groups]
-    candidates: list[tuple[str, str]] = []
+    # A candidate is the content it changes: a description, and for N/A errors a trigger.
+    candidates: list[tuple[str, dict[str, Any]]] = []
     if params.get("simplified_prompt"):
-        candidates.append(("simplified prompt", start_description))
-    use = set(params.get("generators") or ("rewrite", "rules", "few-shot"))
+        candidates.append(("simplified prompt", {"description": start_description}))
+    use = set(params.get("generators") or GENERATORS)
     if "rewrite" in use and groups and spend.rewriter < spend.rewriter_budget and ctx["rewriter_model"]:
         rewritten = await labs_rewrite(ctx["rewriter_model"], start_description, payload)
         spend.rewriter += 1
         spend.cost += rewritten["cost"]
         if rewritten["description"]:
-            candidates.append(("critique and edit", rewritten["description"]))
+            candidates.append(("critique and edit", {"description": rewritten["description"]}))
         elif rewritten["error"]:
             spend.notes.append(f"the rewriter failed: {rewritten['error']}")
     if "rules" in use and (rules := rules_candidate(start_description, groups)) is not None:
-        candidates.append(("rules from reasons", rules))
+        candidates.append(("rules from reasons", {"description": rules}))
     if "few-shot" in use and (shots := fewshot_candidate(start_description, optimisation)) is not None:
-        candidates.append(("few-shot examples", shots))
+        candidates.append(("few-shot examples", {"description": shots}))
+    if "trigger" in use and (trigger := trigger_candidate({**content, "description": start_description}, groups,
+                                                          optimisation)) is not None:
+        candidates.append(("refined trigger", {"description": start_description, **trigger}))
     if not candidates:
         await labs_update(run_id, {"status": "failed", "message": "no candidate could be made: no errors to learn from"})
         return "failed"
@@ -234,23 +245,23 @@ async def labs_run(run_id: str) -> str:
     else:
         assert base_opt is not None and base_held is not None
         await labs_update(run_id, {"stage": "selection", "progress": {**counts, **spend.as_dict()}})
-        best = (_accuracy(optimisation, base_opt), "current", content["description"])
+        best: tuple[float, str, dict[str, Any]] = (_accuracy(optimisation, base_opt), "current", {})
         tried = []
-        for name, description in candidates:
-            preds = await judge_all({**content, "description": description}, optimisation, model, spend, cache)
+        for name, change in candidates:
+            preds = await judge_all({**content, **change}, optimisation, model, spend, cache)
             if preds is None:
                 spend.notes.append(f"budget reached: candidate '{name}' was not scored")
                 continue
             tried.append({"candidate": name, "optimisation_accuracy": _accuracy(optimisation, preds)})
             if _accuracy(optimisation, preds) > best[0]:
-                best = (_accuracy(optimisation, preds), name, description)
+                best = (_accuracy(optimisation, preds), name, change)
         _, name, proposal = best
         if name == "current":
             name, proposal = candidates[0]
             spend.notes.append("no candidate beat the current prompt on the optimisation part; the first is shown anyway")
         await labs_update(run_id, {"stage": "report", "progress": {**counts, **spend.as_dict()}})
-        new_held = await judge_all({**content, "description": proposal}, held_out, model, spend, cache)
-        new_opt = await judge_all({**content, "description": proposal}, optimisation, model, spend, cache)
+        new_held = await judge_all({**content, **proposal}, held_out, model, spend, cache)
+        new_opt = await judge_all({**content, **proposal}, optimisation, model, spend, cache)
         result["selection"] = tried
         result["chosen"] = name
         if new_held is None or new_opt is None:
@@ -266,10 +277,13 @@ async def labs_run(run_id: str) -> str:
                 "noise_floor": noise_floor,
                 "verdict": verdict(held_out, base_held, new_held, noise_floor, seed=params["seed"]),
             })
+    proposed = {**content, **proposal}
     result.update({
-        "improved_metric_description": proposal,
-        "improved_evaluation_trigger": content["evaluation_trigger"],
-        "diff": unified_diff(content["description"].rstrip() + "\n", proposal.rstrip() + "\n"),
+        "improved_metric_description": proposed["description"],
+        "improved_evaluation_trigger": proposed["evaluation_trigger"],
+        "improved_trigger_type": proposed.get("trigger_type"),
+        "improved_evaluation_trigger_prompt": proposed.get("evaluation_trigger_prompt"),
+        "diff": unified_diff(proposal_text(content), proposal_text(proposed)),
         "notes": spend.notes,
         "split": counts,
         # Which labelled items were held out, so anyone can check none reached the generators.

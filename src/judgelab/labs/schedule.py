@@ -18,8 +18,7 @@ from judgelab.db.models import Feedback, LabsRun, Metric
 from judgelab.errors import InvalidInput
 from judgelab.feedback.votes import LABS_MIN_FEEDBACK
 from judgelab.jobs import state
-from judgelab.labs.service import DEFAULT_JUDGE_CALLS, start_run
-from judgelab.metrics.schemas import MetricPatch
+from judgelab.labs.service import DEFAULT_JUDGE_CALLS, proposal_patch, start_run
 from judgelab.metrics.service import get_metric, update_metric
 
 SCHEDULE_NAME = "judgelab-labs-schedules"
@@ -107,7 +106,6 @@ def auto_apply(session: Session, run: LabsRun, result: dict[str, Any]) -> str | 
     if metric.current.id != run.metric_version_id:
         return "not applied: the metric changed while the run was going"
     gain = result["verdict"].get("gain") or 0.0
-    update_metric(session, run.project_id, run.metric_id, MetricPatch(
-        description=result["improved_metric_description"],
-        change_note=f"auto-applied by labs run {run.id}: held-out accuracy +{gain:.2f}, verdict improved"[:500]))
+    update_metric(session, run.project_id, run.metric_id, proposal_patch(
+        result, f"auto-applied by labs run {run.id}: held-out accuracy +{gain:.2f}, verdict improved"))
     return f"applied as version {metric.current_version}"

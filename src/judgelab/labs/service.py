@@ -19,7 +19,7 @@ from judgelab.metrics.service import get_metric, update_metric
 
 DEFAULT_JUDGE_CALLS = 100
 DEFAULT_REWRITER_CALLS = 2
-GENERATORS = ("rewrite", "rules", "few-shot")  # candidate generators a run may use
+GENERATORS = ("rewrite", "rules", "few-shot", "trigger")  # candidate generators a run may use
 
 
 def start_run(
@@ -133,10 +133,8 @@ def apply_run(session: Session, project_id: int, run_id: str, reviewer: str) -> 
     if metric.current.id != run.metric_version_id:
         raise Conflict("progress_id", "the metric has changed since this run started; start a new run on the current version")
     verdict = (result.get("verdict") or {}).get("verdict")
-    metric, _changed = update_metric(session, project_id, metric.id, MetricPatch(
-        description=result["improved_metric_description"],
-        evaluation_trigger=result.get("improved_evaluation_trigger") or None,
-        change_note=f"labs run {run.id} applied by {reviewer} (held-out verdict: {verdict})"[:500]))
+    metric, _changed = update_metric(session, project_id, metric.id, proposal_patch(
+        result, f"labs run {run.id} applied by {reviewer} (held-out verdict: {verdict})"))
     run.result = {**result, "applied": True, "applied_version": metric.current_version, "decided_by": reviewer}
     return metric
 
@@ -148,3 +146,25 @@ def discard_run(session: Session, project_id: int, run_id: str, reviewer: str) -
         raise Conflict("progress_id", f"only a completed, unapplied run can be discarded (status {run.status})")
     run.result = {**result, "discarded": True, "decided_by": reviewer}
     return run
+
+
+def proposal_text(content: dict[str, Any]) -> str:
+    """What a reviewer compares: the criterion, and the trigger when it is not `always`."""
+    text = content["description"].rstrip() + "\n"
+    if content.get("evaluation_trigger", "always") != "always":
+        kind = f" ({content['trigger_type']})" if content.get("trigger_type") else ""
+        text += f"\n[evaluation_trigger] {content['evaluation_trigger']}{kind}\n"
+        if content.get("evaluation_trigger_prompt"):
+            text += "[evaluation_trigger_prompt]\n" + content["evaluation_trigger_prompt"].rstrip() + "\n"
+    return text
+
+
+def proposal_patch(result: dict[str, Any], note: str) -> MetricPatch:
+    """The PATCH that applies a run's proposal: its criterion and, when the run proposed one, its trigger."""
+    fields: dict[str, Any] = {"description": result["improved_metric_description"], "change_note": note[:500]}
+    if result.get("improved_evaluation_trigger"):
+        fields["evaluation_trigger"] = result["improved_evaluation_trigger"]
+        if "improved_trigger_type" in result:
+            fields["trigger_type"] = result["improved_trigger_type"]
+            fields["evaluation_trigger_prompt"] = result.get("improved_evaluation_trigger_prompt")
+    return MetricPatch(**fields)

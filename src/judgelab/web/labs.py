@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from judgelab.labs.service import answer_run, apply_run, discard_run, get_run, run_dict
+from judgelab.labs.service import answer_run, apply_run, discard_run, get_run, proposal_text, run_dict
 from judgelab.labs.validation import mark_flip
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.service import content_of, get_metric
 from judgelab.web.calls import _expected
 from judgelab.web.common import Web, form, render, see_other
 from judgelab.web.views import side_by_side
@@ -23,8 +23,17 @@ def _run_view(ctx: Any, run_id: str) -> dict[str, Any]:
     run = get_run(ctx.session, ctx.project_id, run_id, field="id")
     metric = get_metric(ctx.session, ctx.project_id, run.metric_id)
     out = run_dict(run)
-    baseline = next((v.description for v in metric.versions if v.id == run.metric_version_id), metric.current.description)
-    diff = side_by_side(baseline, out["improved_metric_description"]) if out.get("improved_metric_description") else []
+    version = next((v for v in metric.versions if v.id == run.metric_version_id), metric.current)
+    before = content_of(version).as_dict()
+    diff = []
+    if out.get("improved_metric_description"):
+        after = {**before, "description": out["improved_metric_description"]}
+        if out.get("improved_evaluation_trigger"):
+            after.update(evaluation_trigger=out["improved_evaluation_trigger"],
+                         trigger_type=out.get("improved_trigger_type", before.get("trigger_type")),
+                         evaluation_trigger_prompt=out.get("improved_evaluation_trigger_prompt",
+                                                           before.get("evaluation_trigger_prompt")))
+        diff = side_by_side(proposal_text(before), proposal_text(after))
     return {"run": out, "metric": metric, "diff": diff, "finished": run.status in FINISHED,
             "kind": (run.params or {}).get("kind", "labs")}
 
