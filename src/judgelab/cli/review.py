@@ -208,6 +208,8 @@ def _print_result(state: dict[str, Any]) -> None:
         console.print(f"held out (n={b['num_total']}{rate}): baseline {b['num_correct']}/{b['num_total']} right, "
                       f"kappa {kappa(b)}; proposal {p['num_correct']}/{p['num_total']} right, kappa {kappa(p)} "
                       "(95% intervals)", highlight=False)
+    if state.get("validation"):
+        console.print(f"measured by {state['validation']}", highlight=False)
     console.print(f"verdict: [bold]{verdict.get('verdict')}[/bold] — {verdict.get('explanation', '')}", highlight=False)
     p = state.get("progress") or {}
     console.print(f"{p.get('judge_calls', 0)} judge calls, {p.get('rewriter_calls', 0)} rewriter calls, "

@@ -49,14 +49,23 @@ def failure_modes(items: list[dict[str, Any]], base: list[Any], new: list[Any]) 
     return [*modes.values(), {"mode": "previously right, now wrong", "baseline_errors": 0, "fixed": -broken}]
 
 
+def correct_diffs(items: list[dict[str, Any]], base: list[Any], new: list[Any]) -> list[float]:
+    """Per item: 1 when the proposal fixed it, -1 when it broke it, 0 otherwise."""
+    return [float(int(_same(i["label"], b2)) - int(_same(i["label"], b1))) for i, b1, b2 in zip(items, base, new)]
+
+
 def verdict(items: list[dict[str, Any]], base: list[Any], new: list[Any], noise_floor: float, seed: int = 0) -> dict[str, Any]:
     """Improved only when the held-out gain beats the noise floor and its 95 % interval (paired
     bootstrap over items) excludes zero; regressed when the interval lies below zero."""
-    n = len(items)
+    return paired_verdict(correct_diffs(items, base, new), noise_floor, seed)
+
+
+def paired_verdict(diffs: list[float], noise_floor: float, seed: int = 0) -> dict[str, Any]:
+    """The verdict from per-item differences in correctness (averaged over repeats, when cross-validated)."""
+    n = len(diffs)
     if n == 0:
         return {"verdict": "not significant", "gain": None, "low": None, "high": None,
                 "explanation": "no held-out items to measure on"}
-    diffs = [int(_same(i["label"], b2)) - int(_same(i["label"], b1)) for i, b1, b2 in zip(items, base, new)]
     gain = sum(diffs) / n
     rng = random.Random(seed)
     boots = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(2000))

@@ -23,8 +23,8 @@ from judgelab.jobs import state
 from judgelab.labs.dataset import load_items
 from judgelab.labs.misalignment import STOPWORDS
 from judgelab.labs.report import scores
-from judgelab.labs.run import labs_judge, labs_update
 from judgelab.labs.service import begin_run
+from judgelab.labs.steps import labs_judge, labs_update
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.service import content_of, get_metric
 

@@ -23,8 +23,8 @@ from judgelab.evaluation.estimate import CONFIRM_ABOVE, estimate
 from judgelab.feedback.votes import VoteIn, mark_vote
 from judgelab.jobs import state
 from judgelab.labs.dataset import fingerprint, load_items
-from judgelab.labs.run import Spend, judge_all, labs_update
 from judgelab.labs.service import begin_run, get_run, run_dict
+from judgelab.labs.steps import Spend, judge_all, labs_update
 from judgelab.metrics.definition import BINARY_EVAL_TYPES
 from judgelab.metrics.service import content_of, get_metric
 

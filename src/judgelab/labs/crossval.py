@@ -1,0 +1,151 @@
+"""Labs with few labels (fewer than 12): repeated, stratified k-fold cross-validation.
+
+One split of 8 labels leaves 2 or 3 to test on, which can prove nothing. Instead every label is
+held out once per repeat: for each fold, candidates are made from the other folds' errors only,
+the best is chosen on those folds, and it is scored on the fold it never saw. Each item thus gets
+an out-of-fold verdict; the verdict's interval comes from a paired bootstrap over items, with
+each item's gain averaged over the repeats. Repeats continue while the judge budget allows.
+
+What this measures is the procedure, not one prompt: the proposal shown is made by the generator
+the folds chose most often, from all labels, and is not scored on them (that would be in-sample).
+The result says so.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from typing import Any
+
+from judgelab.labs.report import correct_diffs, failure_modes, paired_verdict, scores
+from judgelab.labs.service import GENERATORS, proposal_text, unified_diff
+from judgelab.labs.steps import (
+    Spend,
+    judge_all,
+    labs_complete,
+    labs_update,
+    make_candidates,
+    measure_noise,
+    select,
+)
+
+FOLDS = 3
+MAX_REPEATS = 3
+CV_NOISE_RERUNS = 1  # the baseline is rerun on every label, so one rerun already costs a full pass
+
+
+def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str, Any]]]:
+    """k folds, stratified by label, deterministic for a seed; items on one conversation share a fold."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[item["fingerprint"]].append(item)
+    by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
+    for fp in sorted(groups):
+        by_label[repr(groups[fp][0]["label"])].append(groups[fp])
+    rng = random.Random(seed)
+    out: list[list[dict[str, Any]]] = [[] for _ in range(k)]
+    turn = 0
+    for label in sorted(by_label):
+        stratum = by_label[label]
+        rng.shuffle(stratum)
+        for group in stratum:
+            out[turn % k].extend(group)
+            turn += 1
+    return [fold for fold in out if fold]
+
+
+async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict[str, Any]], spend: Spend) -> str:
+    content, model, params = ctx["content"], ctx["model"], ctx["params"]
+    use = set(params.get("generators") or GENERATORS)
+    start = params.get("simplified_prompt") or content["description"]
+    cache: dict[str, Any] = {}
+    counts = {"labelled": len(items), "optimisation": len(items), "held_out": len(items), "folds": FOLDS}
+
+    def progress() -> dict[str, Any]:
+        return {**counts, **spend.as_dict()}
+
+    await labs_update(run_id, {"stage": "baseline", "progress": progress()})
+    base = await judge_all(content, items, model, spend, cache)
+    if base is None:
+        await labs_update(run_id, {"status": "failed", "message": "the judge-call budget cannot pay for the baseline"})
+        return "failed"
+    base_by_key = {i["key"]: b for i, b in zip(items, base)}
+    await labs_update(run_id, {"stage": "noise floor", "progress": progress()})
+    noise_floor = await measure_noise(content, items, base, model, spend, cache, CV_NOISE_RERUNS)
+    # The rewriter runs inside folds only when its budget covers every fold and the final proposal;
+    # otherwise folds use the generators that need no model, so every fold is made the same way.
+    rewrite_in_folds = spend.rewriter_budget - spend.rewriter >= FOLDS + 1
+
+    repeats: list[dict[str, Any]] = []
+    chosen: Counter[str] = Counter()
+    for r in range(MAX_REPEATS):
+        before = spend.judge
+        await labs_update(run_id, {"stage": f"cross-validation {r + 1}", "progress": progress()})
+        out_of_fold: dict[str, Any] = {}
+        names = []
+        for test in folds(items, FOLDS, params["seed"] + r):
+            test_keys = {i["key"] for i in test}
+            train = [i for i in items if i["key"] not in test_keys]
+            train_base = [base_by_key[i["key"]] for i in train]
+            errors = [(i, p) for i, p in zip(train, train_base) if repr(i["label"]) != repr(p)]
+            candidates = await make_candidates(ctx, content, start, errors, train, use, spend, rewrite=rewrite_in_folds)
+            name, change, _tried = await select(content, candidates, train, train_base, model, spend, cache)
+            if name == "current":  # no candidate beat the baseline on these folds: the procedure changes nothing
+                preds: list[Any] | None = [base_by_key[i["key"]] for i in test]
+            else:
+                preds = await judge_all({**content, **change}, test, model, spend, cache)
+            if preds is None:
+                break
+            out_of_fold.update({i["key"]: p for i, p in zip(test, preds)})
+            names.append(name)
+        if len(out_of_fold) < len(items):
+            spend.notes.append(f"the judge budget ended repeat {r + 1} of the cross-validation; it is left out")
+            break
+        repeats.append(out_of_fold)
+        chosen.update(names)
+        if spend.judge_budget - spend.judge < spend.judge - before:
+            break
+
+    await labs_update(run_id, {"stage": "proposal", "progress": progress()})
+    errors = [(i, b) for i, b in zip(items, base) if repr(i["label"]) != repr(b)]
+    finals = await make_candidates(ctx, content, start, errors, items, use, spend, rewrite=True,
+                                   simplified=bool(params.get("simplified_prompt")))
+    if not finals:
+        await labs_update(run_id, {"status": "failed", "message": "no candidate could be made: no errors to learn from"})
+        return "failed"
+    favourite = next((n for n, _ in chosen.most_common() if n != "current" and any(n == f for f, _ in finals)), None)
+    name, proposal = next(((n, c) for n, c in finals if n == favourite), finals[0])
+    if favourite is None:
+        spend.notes.append("in no fold did a candidate beat the current prompt; the first candidate is shown anyway")
+
+    result: dict[str, Any] = {"candidates": [n for n, _ in finals], "baseline_description": content["description"],
+                              "chosen": name, "fold_choices": dict(chosen)}
+    validation = f"repeated {FOLDS}-fold cross-validation, {len(repeats)} repeat(s), over all {len(items)} labels"
+    if repeats:
+        new = [repeats[0][i["key"]] for i in items]
+        per_item = [sum(d) / len(repeats) for d in zip(*(correct_diffs(items, base, [rep[i["key"]] for i in items])
+                                                          for rep in repeats))]
+        result.update({
+            "scored": True, "validation": validation,
+            "scores": {"held_out": {"baseline": scores(items, base), "proposal": scores(items, new)}},
+            "failure_modes": failure_modes(items, base, new), "noise_floor": noise_floor,
+            "verdict": paired_verdict(per_item, noise_floor, seed=params["seed"]),
+        })
+        spend.notes.append(f"only {len(items)} labels, so no single held-out split: {validation}. Each label was "
+                           "scored by a prompt made without it. The figures measure this procedure; the proposal "
+                           f"shown ('{name}') was then made from all labels and is not scored on them.")
+    else:
+        result.update({"scored": False, "validation": validation,
+                       "verdict": {"verdict": "unscored", "explanation": "the judge budget ended before one full "
+                                   "cross-validation repeat; raise max_judge_calls"}})
+    proposed = {**content, **proposal}
+    result.update({
+        "improved_metric_description": proposed["description"],
+        "improved_evaluation_trigger": proposed["evaluation_trigger"],
+        "improved_trigger_type": proposed.get("trigger_type"),
+        "improved_evaluation_trigger_prompt": proposed.get("evaluation_trigger_prompt"),
+        "diff": unified_diff(proposal_text(content), proposal_text(proposed)),
+        "notes": spend.notes, "split": counts, "held_out_items": [],
+    })
+    await labs_complete(run_id, result, progress())
+    return "completed"

@@ -1,0 +1,222 @@
+"""The labs run's steps: loading, progress updates, judge and rewriter calls, each a DBOS step, and
+the judge-call budget. Shared by the single-split run and cross-validation.
+
+Determinism on replay: steps are created in list order from data that is itself replayed
+(the labelled items, earlier steps' outputs), never from timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dbos import DBOS
+
+from judgelab.db.models import LabsRun
+from judgelab.db.types import utcnow
+from judgelab.evaluation.engine import evaluate
+from judgelab.jobs import state
+from judgelab.jsonutil import stable_hash
+from judgelab.labs.candidates import (
+    clusters,
+    fewshot_candidate,
+    parse_rewrite,
+    rewrite_request,
+    rules_candidate,
+    trigger_candidate,
+)
+from judgelab.labs.dataset import load_items
+from judgelab.labs.report import ERROR
+from judgelab.labs.service import begin_run
+from judgelab.metrics.definition import MetricContent
+from judgelab.metrics.service import content_of
+
+NOISE_RERUNS = 2  # reruns of the baseline that measure how often verdicts flip by themselves
+
+
+def _load(run_id: str) -> dict[str, Any]:
+    rt = state.current()
+    with rt.db.session() as session:
+        begun = begin_run(session, run_id, "loading")
+        if begun is None:
+            return {"error": "the run's row is gone"}
+        run, metric, version = begun
+        content = content_of(version)
+        items = load_items(session, run.project_id, metric, run.params.get("test_set_ids"))
+        return {"content": content.as_dict(), "model": content.model or rt.settings.model, "items": items,
+                "params": run.params, "rewriter_model": rt.settings.rewriter_model or rt.settings.model}
+
+
+@DBOS.step(name="judgelab.labs_load")
+async def labs_load(run_id: str) -> dict[str, Any]:
+    return await asyncio.to_thread(_load, run_id)
+
+
+def _update(run_id: str, fields: dict[str, Any]) -> None:
+    with state.current().db.session() as session:
+        run = session.get(LabsRun, run_id)
+        if run is None:
+            return
+        for name, value in fields.items():
+            setattr(run, name, value)
+        if fields.get("status") in ("completed", "failed"):
+            run.finished_at = utcnow()
+
+
+@DBOS.step(name="judgelab.labs_update")
+async def labs_update(run_id: str, fields: dict[str, Any]) -> None:
+    await asyncio.to_thread(_update, run_id, fields)
+
+
+def _complete(run_id: str, result: dict[str, Any], progress: dict[str, Any]) -> None:
+    from judgelab.labs.schedule import auto_apply
+
+    with state.current().db.session() as session:
+        run = session.get(LabsRun, run_id)
+        if run is None:
+            return
+        note = auto_apply(session, run, result)  # scheduled runs with auto_apply only; same transaction
+        if note is not None:
+            result = {**result, "auto_apply": note, "applied": note.startswith("applied")}
+        run.status, run.stage, run.result, run.progress, run.finished_at = "completed", "done", result, progress, utcnow()
+
+
+@DBOS.step(name="judgelab.labs_complete")
+async def labs_complete(run_id: str, result: dict[str, Any], progress: dict[str, Any]) -> None:
+    await asyncio.to_thread(_complete, run_id, result, progress)
+
+
+def _take_answer(run_id: str) -> dict[str, Any] | None:
+    with state.current().db.session() as session:
+        run = session.get(LabsRun, run_id)
+        if run is None or run.answer is None:
+            return None
+        answer, run.answer = run.answer, None
+        return answer
+
+
+@DBOS.step(name="judgelab.labs_take_answer")
+async def labs_take_answer(run_id: str) -> dict[str, Any] | None:
+    return await asyncio.to_thread(_take_answer, run_id)
+
+
+@DBOS.step(name="judgelab.labs_judge")
+async def labs_judge(content: dict[str, Any], call: dict[str, Any], model: str | None) -> dict[str, Any]:
+    out = await evaluate(MetricContent(**content), call, state.current().judges().client_for, model)
+    return {"value": ERROR if out.error else out.value, "llm_calls": out.llm_calls, "cost": out.cost_usd,
+            "input_tokens": out.input_tokens, "error": out.error}
+
+
+@DBOS.step(name="judgelab.labs_rewrite")
+async def labs_rewrite(model: str, description: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    provider, _, name = model.partition("/")
+    client = state.current().judges().client_for(provider)
+    try:
+        response = await client.complete(rewrite_request(name, description, groups))
+    except Exception as exc:  # noqa: BLE001 - a failed rewrite leaves the other candidates
+        return {"description": None, "llm_calls": 1, "cost": 0.0, "error": str(exc)[:300]}
+    return {"description": parse_rewrite(response.text), "llm_calls": 1,
+            "cost": response.extra.get("cost_usd") or 0.0, "error": None}
+
+
+async def wait_answer(run_id: str) -> dict[str, Any]:
+    delay = 0.25
+    while True:
+        answer = await labs_take_answer(run_id)
+        if answer is not None:
+            return answer
+        await DBOS.sleep_async(delay)
+        delay = min(delay * 2, 30.0)
+
+
+class Spend:
+    def __init__(self, judge_budget: int, rewriter_budget: int) -> None:
+        self.judge_budget, self.rewriter_budget = judge_budget, rewriter_budget
+        self.judge = self.rewriter = 0
+        self.cost = 0.0
+        self.notes: list[str] = []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"judge_calls": self.judge, "judge_budget": self.judge_budget, "rewriter_calls": self.rewriter,
+                "rewriter_budget": self.rewriter_budget, "cost_usd": round(self.cost, 6)}
+
+
+async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model: str | None, spend: Spend,
+                     cache: dict[str, Any], *, salt: str = "") -> list[Any] | None:
+    """Verdicts of one prompt on items, cached per (prompt, conversation); None when the budget
+    cannot pay for them all (nothing is then spent)."""
+    prompt_key = stable_hash(content)
+    # `salt` makes a deliberate rerun (the noise floor) a new question rather than a cache hit.
+    keys = [stable_hash([prompt_key, i["fingerprint"], salt]) for i in items]
+    todo = [(k, i) for k, i in zip(keys, items) if k not in cache]
+    per_call = 2 if content.get("evaluation_trigger") != "always" else 1
+    if spend.judge + per_call * len(todo) > spend.judge_budget:
+        return None
+    outcomes = await asyncio.gather(*[labs_judge(content, i["call"], model) for _k, i in todo])
+    for (k, _i), out in zip(todo, outcomes):
+        cache[k] = out["value"]
+        spend.judge += out["llm_calls"]
+        spend.cost += out["cost"]
+    return [cache[k] for k in keys]
+
+
+def accuracy(items: list[dict[str, Any]], predicted: list[Any]) -> float:
+    return sum(repr(i["label"]) == repr(p) for i, p in zip(items, predicted)) / max(1, len(items))
+
+
+async def make_candidates(ctx: dict[str, Any], content: dict[str, Any], start: str, errors: list[tuple[dict[str, Any], Any]],
+                          items: list[dict[str, Any]], use: set[str], spend: Spend, *, rewrite: bool,
+                          simplified: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """Candidates from `items` and their `errors` only (never anything held out). A candidate is the
+    content it changes: a description and, for N/A errors, a trigger."""
+    groups = clusters(errors)
+    candidates: list[tuple[str, dict[str, Any]]] = []
+    if simplified:
+        candidates.append(("simplified prompt", {"description": start}))
+    if rewrite and "rewrite" in use and groups and spend.rewriter < spend.rewriter_budget and ctx["rewriter_model"]:
+        payload = [{"kind": g["kind"], "count": g["count"], "cause": g["cause"],
+                    "members": [(m[0], m[1]) for m in g["members"]]} for g in groups]
+        rewritten = await labs_rewrite(ctx["rewriter_model"], start, payload)
+        spend.rewriter += 1
+        spend.cost += rewritten["cost"]
+        if rewritten["description"]:
+            candidates.append(("critique and edit", {"description": rewritten["description"]}))
+        elif rewritten["error"]:
+            spend.notes.append(f"the rewriter failed: {rewritten['error']}")
+    if "rules" in use and (rules := rules_candidate(start, groups)) is not None:
+        candidates.append(("rules from reasons", {"description": rules}))
+    if "few-shot" in use and (shots := fewshot_candidate(start, items)) is not None:
+        candidates.append(("few-shot examples", {"description": shots}))
+    if "trigger" in use and (trigger := trigger_candidate({**content, "description": start}, groups, items)) is not None:
+        candidates.append(("refined trigger", {"description": start, **trigger}))
+    return candidates
+
+
+async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, Any]]], items: list[dict[str, Any]],
+                 base: list[Any], model: str | None, spend: Spend, cache: dict[str, Any]
+                 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """The candidate most accurate on `items` ("current" and no change when none beats the baseline)."""
+    best: tuple[float, str, dict[str, Any]] = (accuracy(items, base), "current", {})
+    tried = []
+    for name, change in candidates:
+        preds = await judge_all({**content, **change}, items, model, spend, cache)
+        if preds is None:
+            spend.notes.append(f"budget reached: candidate '{name}' was not scored")
+            continue
+        tried.append({"candidate": name, "optimisation_accuracy": accuracy(items, preds)})
+        if accuracy(items, preds) > best[0]:
+            best = (accuracy(items, preds), name, change)
+    return best[1], best[2], tried
+
+
+async def measure_noise(content: dict[str, Any], items: list[dict[str, Any]], base: list[Any], model: str | None,
+                        spend: Spend, cache: dict[str, Any], reruns: int) -> float:
+    """How often the unchanged prompt's verdicts flip when asked again: the gain a proposal must beat."""
+    flips = []
+    for n in range(reruns):
+        again = await judge_all(content, items, model, spend, cache, salt=f"noise-{n}")
+        if again is None:
+            spend.notes.append("the budget left no room to measure the noise floor: taken as 0")
+            break
+        flips.append(sum(repr(a) != repr(b) for a, b in zip(again, base)) / max(1, len(items)))
+    return sum(flips) / len(flips) if flips else 0.0
