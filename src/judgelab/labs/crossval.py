@@ -89,7 +89,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
             train_base = [base_by_key[i["key"]] for i in train]
             errors = [(i, p) for i, p in zip(train, train_base) if repr(i["label"]) != repr(p)]
             candidates = await make_candidates(ctx, content, start, errors, train, use, spend, rewrite=rewrite_in_folds)
-            name, change, _tried = await select(content, candidates, train, train_base, model, spend, cache)
+            name, change, _tried, _verdicts = await select(content, candidates, train, train_base, model, spend, cache)
             if name == "current":  # no candidate beat the baseline on these folds: the procedure changes nothing
                 preds: list[Any] | None = [base_by_key[i["key"]] for i in test]
             else:

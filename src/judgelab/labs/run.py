@@ -22,6 +22,7 @@ from judgelab.labs.steps import (
     labs_update,
     make_candidates,
     measure_noise,
+    pareto_pool,
     select,
     wait_answer,
 )
@@ -81,7 +82,22 @@ async def labs_run(run_id: str) -> str:
     else:
         assert base_opt is not None and base_held is not None
         await labs_update(run_id, {"stage": "selection", "progress": {**counts, **spend.as_dict()}})
-        name, proposal, tried = await select(content, candidates, optimisation, base_opt, model, spend, cache)
+        name, proposal, tried, verdicts = await select(content, candidates, optimisation, base_opt, model, spend, cache)
+        if name != "current" and "rewrite" in use:
+            # A second round: critique and edit the winner on the errors it still makes.
+            left = [(i, p) for i, p in zip(optimisation, verdicts[name]) if repr(i["label"]) != repr(p)]
+            start = {**content, **proposal}
+            second = await make_candidates(ctx, start, start["description"], left, optimisation, {"rewrite"}, spend,
+                                           rewrite=True) if left else []
+            if second:
+                again = [(f"{n} (round 2, from {name})", {**proposal, **c}) for n, c in second]
+                name2, proposal2, tried2, verdicts2 = await select(content, again, optimisation, verdicts[name], model,
+                                                                   spend, cache)
+                tried += tried2
+                verdicts.update(verdicts2)
+                if name2 != "current":
+                    name, proposal = name2, proposal2
+        result["pool"] = pareto_pool(optimisation, verdicts, name)
         if name == "current":
             name, proposal = candidates[0]
             spend.notes.append("no candidate beat the current prompt on the optimisation part; the first is shown anyway")

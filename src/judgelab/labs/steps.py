@@ -192,21 +192,69 @@ async def make_candidates(ctx: dict[str, Any], content: dict[str, Any], start: s
     return candidates
 
 
+def _same(label: Any, predicted: Any) -> bool:
+    return repr(label) == repr(predicted)
+
+
 async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, Any]]], items: list[dict[str, Any]],
                  base: list[Any], model: str | None, spend: Spend, cache: dict[str, Any]
-                 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    """The candidate most accurate on `items` ("current" and no change when none beats the baseline)."""
+                 ) -> tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, list[Any]]]:
+    """The candidate most accurate on `items` ("current" and no change when none beats `base`),
+    what was tried, and each scored candidate's verdicts.
+
+    Cheap by construction: a candidate is judged on the baseline's errors first and dropped when it
+    fixes none; then on the items the baseline got right, a few at a time, and dropped as soon as
+    it has broken as many as it fixed (it can no longer win)."""
+    wrong = [k for k, (i, b) in enumerate(zip(items, base)) if not _same(i["label"], b)]
+    right = [k for k in range(len(items)) if k not in set(wrong)]
     best: tuple[float, str, dict[str, Any]] = (accuracy(items, base), "current", {})
-    tried = []
+    tried: list[dict[str, Any]] = []
+    verdicts: dict[str, list[Any]] = {}
     for name, change in candidates:
-        preds = await judge_all({**content, **change}, items, model, spend, cache)
-        if preds is None:
+        prompt = {**content, **change}
+        on_errors = await judge_all(prompt, [items[k] for k in wrong], model, spend, cache)
+        if on_errors is None:
             spend.notes.append(f"budget reached: candidate '{name}' was not scored")
             continue
-        tried.append({"candidate": name, "optimisation_accuracy": accuracy(items, preds)})
+        preds = list(base)
+        for k, p in zip(wrong, on_errors):
+            preds[k] = p
+        fixed = sum(_same(items[k]["label"], preds[k]) for k in wrong)
+        if wrong and not fixed:
+            tried.append({"candidate": name, "fixed": 0, "dropped": "fixed none of the errors"})
+            continue
+        broken, complete = 0, True
+        for start in range(0, len(right), 4):
+            chunk = right[start:start + 4]
+            out = await judge_all(prompt, [items[k] for k in chunk], model, spend, cache)
+            if out is None:
+                spend.notes.append(f"budget reached: candidate '{name}' was not fully scored")
+                complete = False
+                break
+            for k, p in zip(chunk, out):
+                preds[k] = p
+                broken += not _same(items[k]["label"], p)
+            if wrong and broken >= fixed:
+                complete = False
+                break
+        if not complete:
+            tried.append({"candidate": name, "fixed": fixed, "broke": broken, "dropped": "broke as many as it fixed"
+                          if wrong and broken >= fixed else "budget"})
+            continue
+        verdicts[name] = preds
+        tried.append({"candidate": name, "optimisation_accuracy": accuracy(items, preds), "fixed": fixed, "broke": broken})
         if accuracy(items, preds) > best[0]:
             best = (accuracy(items, preds), name, change)
-    return best[1], best[2], tried
+    return best[1], best[2], tried, verdicts
+
+
+def pareto_pool(items: list[dict[str, Any]], verdicts: dict[str, list[Any]], chosen: str) -> list[str]:
+    """The other candidates worth keeping: each is right on some item the chosen one gets wrong."""
+    mine = verdicts.get(chosen)
+    if mine is None:
+        return sorted(verdicts)
+    return [name for name, preds in verdicts.items() if name != chosen and any(
+        _same(i["label"], p) and not _same(i["label"], m) for i, p, m in zip(items, preds, mine))]
 
 
 async def measure_noise(content: dict[str, Any], items: list[dict[str, Any]], base: list[Any], model: str | None,
