@@ -134,3 +134,24 @@ def test_mcp_stdio_without_a_key_says_so(tmp_path: Any) -> None:
     assert out.returncode == 2 and "JUDGELAB_API_KEY" in out.stderr
 
 
+
+
+def test_mcp_evaluate_calls_needs_confirm_above_100_calls(live_server: Live) -> None:
+    from judgelab.client import Client as Api
+
+    with Api(live_server.url, live_server.key) as jl:
+        agent = jl.create_agent("bulk")["id"]
+        for i in range(101):
+            jl.observe({"agent": agent, "call_id": f"b{i}", "transcript": f"User: please cancel {i}"})
+        metric = jl.create_metric({"name": "cancel", "description": "Does the caller ask to cancel?"})["id"]
+
+    async def main() -> None:
+        async with _http(live_server) as client:
+            refused = await client.call_tool("evaluate_calls", {"metric_ids": [metric], "agent": agent})
+            assert refused.is_error
+            text = refused.content[0].text  # type: ignore[union-attr]
+            assert "409: confirm: this evaluation covers 101 calls" in text and "(estimate: 101 calls, 101 LLM requests" in text
+            started = await _tool(client, "evaluate_calls", metric_ids=[metric], agent=agent, confirm=True)
+            assert started["status"] in ("queued", "starting", "running", "completed")
+
+    asyncio.run(main())

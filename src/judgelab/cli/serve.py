@@ -33,5 +33,6 @@ def serve(
             )
             console.print(f"  [bold green]{new.key}[/bold green]")
     where = "PostgreSQL" if db.dialect == "postgresql" else f"SQLite at {settings.resolved_database_url[10:]}"
-    console.print(f"judgelab on http://{host}:{port}  (API docs at /docs; database: {where}; jobs run here too)")
+    console.print(f"judgelab on http://{host}:{port}  (web UI at /, API docs at /docs, MCP at /mcp; database: {where}; "
+                  "jobs run here too)")
     uvicorn.run(create_app(settings, db, run_jobs=True), host=host, port=port, log_level="info")

@@ -39,7 +39,14 @@ def build_server(client_for: ClientFor) -> MCPServer:
         try:
             return await op(client)
         except ApiError as exc:
-            raise ToolError(f"{exc.status}: {exc.detail}") from None
+            message = f"{exc.status}: {exc.detail}"
+            estimate = exc.body.get("estimate") if isinstance(exc.body, dict) else None
+            if isinstance(estimate, dict):  # the cost guard's answer: give the agent the figures to show
+                cost = estimate.get("cost_usd")
+                message += (f" (estimate: {estimate.get('calls')} calls, {estimate.get('llm_requests')} LLM requests, "
+                            f"{estimate.get('input_tokens')} input tokens, "
+                            + ("cost unknown" if cost is None else f"${cost:.4f}") + ")")
+            raise ToolError(message) from None
 
     @server.tool()
     async def list_calls(ctx: Context, agent: Id | None = None,
