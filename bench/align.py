@@ -10,8 +10,9 @@ leaves 6, 12 and 24 feedback items (the judge's mistakes first, each with the ex
 reason written from the known truth), and after each batch runs labs twice: with every candidate
 generator, and with few-shot examples only (the baseline measured in the same run). It prints
 held-out kappa before and after with 95 % intervals, the verdict, and judge and rewriter calls.
-DSPy GEPA is the other baseline the issue names; it runs only when `dspy` is installed (it is not
-a dependency), and is reported as skipped otherwise.
+DSPy GEPA (light mode, reflection by the same model) is the other baseline: where `dspy` is
+installed (it is not a dependency), batches of 12 or more labels run it on the labs split's
+optimisation part and score its instruction with the same held-out report (`bench/gepa_baseline.py`).
 
 Everything goes through the product's own path: import, evaluation job, votes, process_feedbacks.
 With a tiny local model the figures mean little beyond "the loop runs"; say so when quoting them.
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import gepa_baseline  # noqa: E402
 from airline_labels import OUT as LABELS  # noqa: E402
 from airline_labels import SOURCE
 from fastapi.testclient import TestClient  # noqa: E402
@@ -43,12 +45,22 @@ from judgelab.calls.writer import import_payloads  # noqa: E402
 from judgelab.config import Settings  # noqa: E402
 from judgelab.db import open_database  # noqa: E402
 from judgelab.jobs.runtime import Runtime  # noqa: E402
+from judgelab.labs.dataset import SMALL, load_items, split  # noqa: E402
+from judgelab.metrics.service import get_metric  # noqa: E402
 from judgelab.projects.service import create_api_key, get_or_create_project  # noqa: E402
 
 VAGUE = {
     "confirmation": "Pass when the agent checks with the customer before making changes to a reservation.",
     "policy": "Pass when the agent follows the airline's policy.",
 }
+
+
+def _gepa(db: Any, project_id: int, metric_id: int, args: argparse.Namespace) -> dict[str, Any]:
+    """GEPA on the optimisation part of the split labs uses (same items, same seed)."""
+    with db.session() as s:
+        items = load_items(s, project_id, get_metric(s, project_id, metric_id), None)
+    optimisation, _held_out = split(items, args.seed)
+    return gepa_baseline.optimise(args.model, VAGUE[args.label], optimisation, seed=args.seed)
 
 
 def _fmt(est: dict[str, Any] | None) -> str:
@@ -125,9 +137,10 @@ def main() -> None:
                   f"({sum(truth[c][args.label] for c in chosen)} pass); initial evaluation: {state['status']}, "
                   f"{len(wrong)} of {len(chosen)} disagree with the truth, {state['llm_calls']} judge calls")
             print()
-            print(f"{'feedback':>8}  {'run':<14} {'held-out kappa before':<24} {'after':<24} {'verdict':<16} "
+            print(f"{'feedback':>8}  {'run':<16} {'held-out kappa before':<24} {'after':<24} {'verdict':<16} "
                   f"{'judge calls':>11} {'rewriter':>8}")
             voted = 0
+            gepa_rows: list[dict[str, Any]] = []
             for size in [int(x) for x in args.feedback.split(",")]:
                 for c in order[voted:size]:
                     label = truth[c][args.label]
@@ -138,24 +151,38 @@ def main() -> None:
                         body.update(vote="disagree", expected_value=label)
                     call("POST", f"/observability/v1/call-logs-external/{ids[c]}/mark_metric_vote/", json=body)
                 voted = max(voted, size)
-                for name, generators in (("labs", None), ("few-shot only", ["few-shot"])):
+                variants: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
+                    ("labs", {}, None), ("few-shot only", {"generators": ["few-shot"]}, None)]
+                if gepa_baseline.available() is None and size >= SMALL:
+                    gepa = _gepa(db, project.id, metric, args)
+                    gepa_rows.append(gepa)
+                    # Scored by the same held-out report as labs' proposal: its instruction, alone.
+                    variants.append(("dspy GEPA light", {"simplified_prompt": gepa["instruction"], "generators": [],
+                                                         "max_judge_calls": 5000}, gepa))
+                for name, extra, gepa in variants:
                     started = call("POST", "/test_framework/metric-reviews/process_feedbacks/", json={
-                        "metric_id": metric, "max_judge_calls": args.budget, "seed": args.seed,
-                        **({"generators": generators} if generators else {})})
+                        "metric_id": metric, "max_judge_calls": args.budget, "seed": args.seed, **extra})
                     while (run := call("GET", "/test_framework/metric-reviews/process_feedbacks_progress/",
                                        params={"progress_id": started["progress_id"]}))["status"] not in ("completed", "failed"):
                         time.sleep(1)
                     if run["status"] != "completed" or not run.get("scored"):
-                        print(f"{size:>8}  {name:<14} {run.get('message') or run.get('verdict', {}).get('explanation', '')}")
+                        print(f"{size:>8}  {name:<16} {run.get('message') or run.get('verdict', {}).get('explanation', '')}")
                         continue
                     held = run["scores"]["held_out"]
-                    print(f"{size:>8}  {name:<14} {_fmt(held['baseline']['kappa']):<24} {_fmt(held['proposal']['kappa']):<24} "
-                          f"{run['verdict']['verdict']:<16} {run['progress']['judge_calls']:>11} {run['progress']['rewriter_calls']:>8}")
-            try:
-                import dspy  # noqa: F401
-                print("\nDSPy is installed, but the GEPA baseline is not wired up yet.")
-            except ImportError:
-                print("\nDSPy GEPA baseline: skipped (the dspy package is not installed here).")
+                    judge_calls, rewriter_calls = run["progress"]["judge_calls"], run["progress"]["rewriter_calls"]
+                    if gepa is not None:  # GEPA's own optimisation calls, plus the held-out scoring run's
+                        judge_calls, rewriter_calls = judge_calls + gepa["task_calls"], gepa["reflection_calls"]
+                    print(f"{size:>8}  {name:<16} {_fmt(held['baseline']['kappa']):<24} {_fmt(held['proposal']['kappa']):<24} "
+                          f"{run['verdict']['verdict']:<16} {judge_calls:>11} {rewriter_calls:>8}")
+            if gepa_baseline.available() is not None:
+                print(f"\nDSPy GEPA baseline: skipped ({gepa_baseline.available()}).")
+            elif not gepa_rows:
+                print("\nDSPy GEPA baseline: no batch had the 12 labels a single held-out split needs.")
+            else:
+                for size_, row in zip([x for x in (int(v) for v in args.feedback.split(",")) if x >= SMALL], gepa_rows):
+                    print(f"\nDSPy GEPA at {size_} labels: {row['train']} training items, {row['task_calls']} task and "
+                          f"{row['reflection_calls']} reflection LM calls; instruction "
+                          + ("changed" if row["changed"] else "unchanged (no accepted proposal)"))
     finally:
         runtime.stop()
         db.dispose()

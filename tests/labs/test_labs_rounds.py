@@ -78,3 +78,28 @@ def test_pareto_pool_keeps_candidates_right_where_the_chosen_is_wrong() -> None:
     verdicts = {"a": [True, False, False], "b": [False, False, True], "c": [True, True, False]}
     assert pareto_pool(items, verdicts, "a") == ["b"]
     assert pareto_pool(items, verdicts, "current") == ["a", "b", "c"]
+
+
+def test_no_generators_scores_the_given_prompt_alone(api: Api, start_runtime: RuntimeFactory,
+                                                     fake_model: FakeOpenAIServer, settings: Any) -> None:
+    """How a baseline from elsewhere (bench/align.py's GEPA) is measured by the same held-out report."""
+    fake_model.rule = judge
+    start_runtime(settings)
+    agent = api.agent()
+    calls = {k: [api.call(agent, f"{k[0]}{i}", text.format(i=i))["id"] for i in range(5)] for k, text in
+             {"yes": "Book F{i}? Customer: yes", "go ahead": "Book F{i}? Sure, go ahead", "none": "I booked F{i}"}.items()}
+    metric = api.metric("confirms", eval_type="binary_workflow_adherence", description=STRICT)["id"]
+    everything = [c for g in calls.values() for c in g]
+    wait_for(api, api.post("/observability/v1/call-logs/evaluate_metrics/", json={"call_logs": everything, "metrics": [metric]}).json()["job_id"])
+    for c in calls["go ahead"]:
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="'go ahead' is a yes.")
+    for c in calls["yes"] + calls["none"]:
+        _vote(api, c, metric, vote="agree", feedback="Right.")
+    given = STRICT + RULES["go ahead"]
+    run = _poll(api, api.post("/test_framework/metric-reviews/process_feedbacks/", json={
+        "metric_id": metric, "simplified_prompt": given, "generators": []}).json()["progress_id"])
+    assert run["status"] == "completed", run
+    assert run["candidates"] == ["simplified prompt"] and run["chosen"] == "simplified prompt"
+    assert run["improved_metric_description"] == given and run["progress"]["rewriter_calls"] == 0
+    held = run["scores"]["held_out"]["proposal"]
+    assert held["num_correct"] == held["num_total"] == 5

@@ -56,7 +56,7 @@ class ProcessFeedbacksIn(BaseModel):
     max_judge_calls: int = Field(default=DEFAULT_JUDGE_CALLS, ge=10, le=5000, description="judge-call budget of the run")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="fixes the split")
     generators: list[str] | None = Field(default=None, max_length=4,
-                                         description="candidate generators to use: rewrite, rules, few-shot, trigger (default: all)")
+                                         description="candidate generators to use: rewrite, rules, few-shot, trigger (default: all; [] with simplified_prompt scores that prompt alone)")
 
 
 class AnswerIn(BaseModel):

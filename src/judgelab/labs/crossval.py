@@ -56,7 +56,7 @@ def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str,
 
 async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict[str, Any]], spend: Spend) -> str:
     content, model, params = ctx["content"], ctx["model"], ctx["params"]
-    use = set(params.get("generators") or GENERATORS)
+    use = set(GENERATORS if params.get("generators") is None else params["generators"])
     start = params.get("simplified_prompt") or content["description"]
     cache: dict[str, Any] = {}
     counts = {"labelled": len(items), "optimisation": len(items), "held_out": len(items), "folds": FOLDS}

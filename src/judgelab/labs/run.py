@@ -67,7 +67,7 @@ async def labs_run(run_id: str) -> str:
         noise_floor = await measure_noise(base_content, held_out, base_held, model, spend, cache, NOISE_RERUNS)
 
     await labs_update(run_id, {"stage": "candidates", "progress": {**counts, **spend.as_dict()}})
-    use = set(params.get("generators") or GENERATORS)
+    use = set(GENERATORS if params.get("generators") is None else params["generators"])
     candidates = await make_candidates(ctx, content, start_description, errors, optimisation, use, spend, rewrite=True,
                                        simplified=bool(params.get("simplified_prompt")))
     if not candidates:

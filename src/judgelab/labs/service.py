@@ -42,7 +42,7 @@ def start_run(
         status="queued", stage="queued",
         params={"test_set_ids": test_set_ids, "skip_evaluation": skip_evaluation, "simplified_prompt": simplified_prompt,
                 "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed,
-                "generators": list(generators or GENERATORS)},
+                "generators": list(GENERATORS if generators is None else generators)},
         progress={"labelled": len(items)},
     )
     session.add(run)
