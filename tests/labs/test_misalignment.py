@@ -142,3 +142,37 @@ def test_corrected_pass_rate(api: Api, db: Database) -> None:
     assert corrected["low"] < 0.52 < corrected["high"] and corrected["n"] == 40
     enum = api.metric("intent", eval_type="enum", enum_values=["a", "b"])
     assert api.get(f"/api/v1/metrics/{enum['id']}/pass_rate/").json()["applicable"] is False
+
+
+def test_agreement_is_never_pooled_across_versions_or_models(api: Api, db: Database) -> None:
+    from sqlalchemy import update
+
+    from judgelab.db.models import Metric, MetricResult
+    from judgelab.labs.misalignment import metric_report
+    from judgelab.labs.versions import agreement_by_version
+
+    agent = api.agent()
+    metric = api.metric("m", eval_type="binary_qualitative")["id"]
+    calls = [api.call(agent, f"c{i}")["id"] for i in range(8)]
+    # Model A gets every call right; model B (same version: JUDGELAB_MODEL changed) gets every call wrong.
+    for i, c in enumerate(calls):
+        truth = i % 2 == 0
+        rid = add_result(db, c, metric, truth if i < 4 else not truth)
+        with db.session() as s:
+            s.execute(update(MetricResult).where(MetricResult.id == rid).values(model="openai/a" if i < 4 else "openai/b"))
+        api.post(f"/observability/v1/call-logs-external/{c}/mark_metric_vote/",
+                 json={"metric_id": metric, "vote": "agree" if i < 4 else "disagree", "expected_value": truth,
+                       "feedback": "checked"})
+    with db.session() as s:
+        m = s.get(Metric, metric)
+        assert m is not None
+        report = metric_report(s, m)
+        by_version = agreement_by_version(s, m)
+    groups = {(v["version"], v["model"]): v for v in report.by_version}
+    assert set(groups) == {(1, "openai/a"), (1, "openai/b")}
+    assert groups[(1, "openai/a")]["agreement"]["accuracy"]["value"] == 1.0
+    assert groups[(1, "openai/b")]["agreement"]["accuracy"]["value"] == 0.0
+    assert report.agreement is not None and report.agreement["n"] == 4  # the latest model's, not a blend of both
+    own = {(v["version"], v["model"]): v for v in by_version}
+    assert own[(1, "openai/a")]["agreement"]["accuracy"]["value"] == 1.0 and own[(1, "openai/a")]["compared"] == 4
+    assert own[(1, "openai/b")]["agreement"]["accuracy"]["value"] == 0.0

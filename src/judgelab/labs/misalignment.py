@@ -39,6 +39,7 @@ STOPWORDS = frozenset(
 class Vote:
     call_id: int
     version_id: int | None
+    model: str | None  # the model of the result voted on: figures of different models are not pooled
     vote: str
     judged: Any  # what the judge said when the vote was cast
     known: bool
@@ -69,11 +70,17 @@ class MetricReport:
 
 def _votes(session: Session, metric: Metric) -> list[Vote]:
     eval_type = metric.current.eval_type
-    rows = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))).all()
+    rows = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
+                           .order_by(Feedback.id)).all()
+    result_ids = [f.metric_result_id for f in rows if f.metric_result_id is not None]
+    models = dict(session.execute(select(MetricResult.id, MetricResult.model)
+                                  .where(MetricResult.id.in_(result_ids))).all()) if result_ids else {}
     out = []
     for f in rows:
         known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
-        out.append(Vote(f.call_log_id, f.metric_version_id, f.vote, f.result_value, known, label, f.feedback or ""))
+        out.append(Vote(f.call_log_id, f.metric_version_id,
+                        models.get(f.metric_result_id) if f.metric_result_id is not None else None, f.vote, f.result_value, known,
+                        label, f.feedback or ""))
     return out
 
 
@@ -135,22 +142,25 @@ def metric_report(session: Session, metric: Metric) -> MetricReport:
     false_passes = [v for v in labelled if v.judged is True and v.label is False]
     unexpected_na = [v for v in labelled if v.judged is None and v.label is not None]
     missed_na = [v for v in labelled if v.judged is not None and v.label is None]
-    by_version: dict[int | None, list[Vote]] = defaultdict(list)
+    by_version: dict[tuple[int | None, str | None], list[Vote]] = defaultdict(list)
     for v in labelled:
-        by_version[v.version_id].append(v)
+        by_version[(v.version_id, v.model)].append(v)
     numbers = dict(session.execute(
         select(MetricVersion.id, MetricVersion.version).where(MetricVersion.metric_id == metric.id)).all())
+    # The current figure is the current version's, with the model it was judged by most recently.
+    latest_model = next((v.model for v in reversed(labelled) if v.version_id == current.id), None)
     versions = []
     current_agreement = None
-    for version_id, vs in sorted(by_version.items(), key=lambda kv: numbers.get(kv[0], 0) if kv[0] else 0):
+    for (version_id, model), vs in sorted(by_version.items(),
+                                          key=lambda kv: (numbers.get(kv[0][0], 0) if kv[0][0] else 0, kv[0][1] or "")):
         pairs = [(v.label, v.judged) for v in vs if v.label is not None and v.judged is not None]
         if eval_type in BINARY_EVAL_TYPES:
             pairs = [(e, p) for e, p in pairs if isinstance(e, bool) and isinstance(p, bool)]
         stats = agreement([e for e, _ in pairs], [p for _, p in pairs]).as_dict() if pairs else None
-        entry = {"version": numbers.get(version_id) if version_id else None, "votes": len(vs), "compared": len(pairs),
-                 "agreement": stats}
+        entry = {"version": numbers.get(version_id) if version_id else None, "model": model, "votes": len(vs),
+                 "compared": len(pairs), "agreement": stats}
         versions.append(entry)
-        if version_id == current.id:
+        if version_id == current.id and model == latest_model:
             current_agreement = stats
     return MetricReport(
         metric_id=metric.id, name=metric.name, eval_type=eval_type, version=current.version, results=results,

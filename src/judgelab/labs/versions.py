@@ -2,8 +2,8 @@
 
 Labels describe calls, not versions: a label left on version 1's result also says what version 2
 should answer on that call. So each version is scored on its newest results on labelled calls,
-against the current labels. Versions are scored separately and never pooled; a version with no
-results on labelled calls has no figure (rerun it to get one).
+against the current labels. Versions, and the models that judged them, are scored separately and
+never pooled; a version with no results on labelled calls has no figure (rerun it to get one).
 """
 
 from __future__ import annotations
@@ -40,13 +40,18 @@ def agreement_by_version(session: Session, metric: Metric) -> list[dict[str, Any
         newest = (select(func.max(MetricResult.id))
                   .where(MetricResult.metric_version_id == version.id, MetricResult.error.is_(None),
                          MetricResult.call_log_id.in_(list(labels) or [-1]))
-                  .group_by(MetricResult.call_log_id))
-        rows = session.execute(select(MetricResult.call_log_id, MetricResult.value)
+                  .group_by(MetricResult.call_log_id, MetricResult.model))
+        rows = session.execute(select(MetricResult.call_log_id, MetricResult.value, MetricResult.model)
                                .where(MetricResult.id.in_(newest))).all()
-        pairs = [(labels[call], value) for call, value in rows if labels[call] is not None and value is not None]
-        if binary:
-            pairs = [(e, p) for e, p in pairs if isinstance(e, bool) and isinstance(p, bool)]
-        stats = agreement([e for e, _ in pairs], [p for _, p in pairs]).as_dict() if pairs else None
-        out.append({"version": version.version, "results_on_labelled": len(rows), "compared": len(pairs),
-                    "agreement": stats})
+        by_model: dict[str | None, list[tuple[Any, Any]]] = {}
+        for call, value, model in rows:
+            by_model.setdefault(model, []).append((labels[call], value))
+        for model in sorted(by_model, key=lambda m: m or "") or [None]:
+            found = by_model.get(model, [])
+            pairs = [(e, p) for e, p in found if e is not None and p is not None]
+            if binary:
+                pairs = [(e, p) for e, p in pairs if isinstance(e, bool) and isinstance(p, bool)]
+            stats = agreement([e for e, _ in pairs], [p for _, p in pairs]).as_dict() if pairs else None
+            out.append({"version": version.version, "model": model, "results_on_labelled": len(found),
+                        "compared": len(pairs), "agreement": stats})
     return out

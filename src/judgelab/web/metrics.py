@@ -57,7 +57,8 @@ def metric_page(request: Request, metric_id: int, ctx: Web, a: int | None = None
         request, "metric.html", ctx, metric=metric, current=metric.current, versions=sorted(versions.values(), key=lambda v: v.version),
         a=a, b=b, diff=side_by_side(_version_text(versions[a]), _version_text(versions[b])),
         report=report, chart=kappa_chart(by_version), by_version=by_version,
-        current_agreement=next((v["agreement"] for v in by_version if v["version"] == metric.current_version), None), progress=feedback_progress(ctx.session, metric),
+        current_agreement=max((v for v in by_version if v["version"] == metric.current_version and v["agreement"]),
+                              key=lambda v: v["compared"], default={"agreement": None})["agreement"], progress=feedback_progress(ctx.session, metric),
         feedback=[feedback_to_dict(f, metric.current.eval_type) for f in feedback], pass_rate=pass_rate(ctx.session, metric),
         runs=[run_dict(r) | {"kind": (r.params or {}).get("kind", "labs")} for r in runs])
 

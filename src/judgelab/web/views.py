@@ -26,6 +26,7 @@ def kappa_chart(by_version: list[dict[str, Any]], width: int = 560, height: int 
     pad_l, pad_r, pad_t, pad_b = 44, 16, 14, 30
     inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
     shown = [v for v in by_version if v.get("agreement") and v["agreement"]["kappa"]["value"] is not None]
+    several_models = len({v.get("model") for v in shown}) > 1
 
     def y(k: float) -> float:
         return round(pad_t + (1 - (k + 1) / 2) * inner_h, 1)
@@ -36,7 +37,8 @@ def kappa_chart(by_version: list[dict[str, Any]], width: int = 560, height: int 
         kappa = v["agreement"]["kappa"]
         lo = kappa["low"] if kappa["low"] is not None else kappa["value"]
         hi = kappa["high"] if kappa["high"] is not None else kappa["value"]
-        points.append({"x": x, "y": y(kappa["value"]), "y_low": y(lo), "y_high": y(hi), "version": v["version"],
+        label = f"v{v['version']}" + (f" {str(v.get('model') or '').split('/')[-1]}" if several_models else "")
+        points.append({"x": x, "y": y(kappa["value"]), "y_low": y(lo), "y_high": y(hi), "version": v["version"], "label": label,
                        "kappa": kappa, "n": v["agreement"]["n"], "base_rate": v["agreement"].get("base_rate")})
     ticks = [{"label": f"{k:+.1f}" if k else "0", "y": y(k)} for k in (-1.0, -0.5, 0.0, 0.5, 1.0)]
     return {"width": width, "height": height, "left": pad_l, "right": width - pad_r, "points": points, "ticks": ticks,
