@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -19,6 +20,21 @@ from tests.conftest import Api
 from tests.jobs.test_jobs import wait_for
 
 N = 40
+
+
+def kill_when(worker: subprocess.Popen[str], ready: Callable[[], bool], timeout: float = 60) -> None:
+    """SIGKILL the worker as soon as `ready()` holds (it must still be running by then)."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert worker.poll() is None, "the worker exited by itself"
+            assert time.monotonic() < deadline, "the worker made no progress"
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
 
 
 def _worker(db: Database, system_db: tuple[str, str], fake: FakeOpenAIServer, cwd: Path) -> subprocess.Popen[bytes]:
@@ -56,18 +72,7 @@ def test_a_killed_worker_resumes_without_paying_twice(
     metric = api.metric("asks to cancel")
     started = api.post("/observability/v1/call-logs/evaluate_metrics/", json={"call_logs": list(calls), "metrics": [metric["id"]]})
     job_id = started.json()["job_id"]
-    worker = _worker(db, system_db, fake_model, tmp_path)
-    try:
-        deadline = time.monotonic() + 60
-        while len(_done(db, job_id)) < 8:
-            assert worker.poll() is None, "the worker exited by itself"
-            assert time.monotonic() < deadline, "the worker made no progress"
-            time.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    kill_when(_worker(db, system_db, fake_model, tmp_path), lambda: len(_done(db, job_id)) >= 8)
     done_before = _done(db, job_id)
     seen_before = len(fake_model.stats.bodies)
     assert 8 <= len(done_before) < N, "the kill must land mid-job"

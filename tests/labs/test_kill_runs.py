@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api, add_result
-from tests.jobs.test_kill_resume import _worker
+from tests.jobs.test_kill_resume import _worker, kill_when
 from tests.labs.test_labs_run import PARAPHRASE_RULE, STRICT, _setup, _vote, model
 
 
@@ -45,17 +44,7 @@ def test_a_killed_run_resumes_without_repaying(kind: str, api: Api, db: Any, sys
         started = api.post(f"/api/v1/metrics/{metric}/to_custom_code/", json={})
         path = started.json()["progress_url"]
     assert started.status_code == 202, started.text
-    worker = _worker(db, system_db, fake_model, tmp_path)
-    try:
-        deadline = time.monotonic() + 60
-        while fake_model.stats.answered < 6:
-            assert worker.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    kill_when(_worker(db, system_db, fake_model, tmp_path), lambda: fake_model.stats.answered >= 6)
     paid_before = fake_model.stats.requests
     worker = _worker(db, system_db, fake_model, tmp_path)
     try:

@@ -161,9 +161,8 @@ def test_budget_and_bad_requests(api: Api, start_runtime: RuntimeFactory, fake_m
 def test_a_killed_labs_run_resumes_without_repaying_judge_calls(
     api: Api, db: Any, system_db: tuple[str, str], fake_model: FakeOpenAIServer, tmp_path: Any
 ) -> None:
-    import signal
 
-    from tests.jobs.test_kill_resume import _worker
+    from tests.jobs.test_kill_resume import _worker, kill_when
 
     fake_model.rule = model
     metric, calls = _setup(api)
@@ -179,17 +178,7 @@ def test_a_killed_labs_run_resumes_without_repaying_judge_calls(
         _vote(api, c, metric, vote="agree", feedback="Right.")
     fake_model.latency = 0.15
     progress_id = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric}).json()["progress_id"]
-    worker = _worker(db, system_db, fake_model, tmp_path)
-    try:
-        deadline = time.monotonic() + 60
-        while fake_model.stats.answered < 12:
-            assert worker.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    kill_when(_worker(db, system_db, fake_model, tmp_path), lambda: fake_model.stats.answered >= 12)
     paid_before = fake_model.stats.requests
     worker = _worker(db, system_db, fake_model, tmp_path)
     try:

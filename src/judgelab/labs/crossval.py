@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from judgelab.labs.report import correct_diffs, failure_modes, paired_verdict, scores
-from judgelab.labs.service import GENERATORS, proposal_text, unified_diff
+from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
     Spend,
     judge_all,
@@ -138,13 +138,8 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
         result.update({"scored": False, "validation": validation,
                        "verdict": {"verdict": "unscored", "explanation": "the judge budget ended before one full "
                                    "cross-validation repeat; raise max_judge_calls"}})
-    proposed = {**content, **proposal}
     result.update({
-        "improved_metric_description": proposed["description"],
-        "improved_evaluation_trigger": proposed["evaluation_trigger"],
-        "improved_trigger_type": proposed.get("trigger_type"),
-        "improved_evaluation_trigger_prompt": proposed.get("evaluation_trigger_prompt"),
-        "diff": unified_diff(proposal_text(content), proposal_text(proposed)),
+        **proposal_fields(content, proposal),
         "notes": spend.notes, "split": counts, "held_out_items": [],
     })
     await labs_complete(run_id, result, progress())

@@ -12,7 +12,7 @@ from dbos import DBOS
 
 from judgelab.labs.dataset import SMALL, apply_answer, contradictions, question_for, split
 from judgelab.labs.report import failure_modes, scores, verdict
-from judgelab.labs.service import GENERATORS, proposal_text, unified_diff
+from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
     NOISE_RERUNS,
     Spend,
@@ -119,13 +119,8 @@ async def labs_run(run_id: str) -> str:
                 "noise_floor": noise_floor,
                 "verdict": verdict(held_out, base_held, new_held, noise_floor, seed=params["seed"]),
             })
-    proposed = {**content, **proposal}
     result.update({
-        "improved_metric_description": proposed["description"],
-        "improved_evaluation_trigger": proposed["evaluation_trigger"],
-        "improved_trigger_type": proposed.get("trigger_type"),
-        "improved_evaluation_trigger_prompt": proposed.get("evaluation_trigger_prompt"),
-        "diff": unified_diff(proposal_text(content), proposal_text(proposed)),
+        **proposal_fields(content, proposal),
         "notes": spend.notes,
         "split": counts,
         # Which labelled items were held out, so anyone can check none reached the generators.

@@ -168,3 +168,15 @@ def proposal_patch(result: dict[str, Any], note: str) -> MetricPatch:
             fields["trigger_type"] = result["improved_trigger_type"]
             fields["evaluation_trigger_prompt"] = result.get("improved_evaluation_trigger_prompt")
     return MetricPatch(**fields)
+
+
+def proposal_fields(content: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """What a completed run reports of its proposal: the content it would make, and the diff."""
+    proposed = {**content, **change}
+    return {
+        "improved_metric_description": proposed["description"],
+        "improved_evaluation_trigger": proposed["evaluation_trigger"],
+        "improved_trigger_type": proposed.get("trigger_type"),
+        "improved_evaluation_trigger_prompt": proposed.get("evaluation_trigger_prompt"),
+        "diff": unified_diff(proposal_text(content), proposal_text(proposed)),
+    }
