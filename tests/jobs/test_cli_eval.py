@@ -11,6 +11,7 @@ from judgelab.cli import app
 from judgelab.config import get_settings
 from judgelab.db import Database
 from judgelab.testing.fake_openai import FakeOpenAIServer
+from tests.client.conftest import Live, live_server  # noqa: F401
 from tests.conftest import PG_URL, Api
 
 runner = CliRunner()
@@ -66,3 +67,25 @@ def test_eval_without_a_model_says_how_to_configure_one(api: Api, cli_env: None,
     metric = api.metric()
     out = runner.invoke(app, ["eval", "--metric", str(metric["id"]), "--call", str(call["id"])])
     assert out.exit_code == 2 and "JUDGELAB_MODEL" in out.output
+
+
+def test_eval_against_a_server(live_server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--url: the same estimate, confirmation and progress, through the API; the server's workers run it."""
+    from judgelab.client import Client
+
+    with Client(live_server.url, live_server.key) as jl:
+        agent = jl.create_agent("remote-bot")["id"]
+        for i in range(3):
+            jl.observe({"agent": agent, "call_id": f"r{i}", "transcript": f"User: please cancel {i}"})
+        metric = jl.create_metric({"name": "asks to cancel", "description": "Does the caller ask to cancel?"})["id"]
+    monkeypatch.setenv("JUDGELAB_API_KEY", live_server.key)
+    dry = runner.invoke(app, ["eval", "--metric", str(metric), "--agent", "remote-bot", "--url", live_server.url, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "3 calls x 1 metrics = 3 evaluations" in dry.output
+    ran = runner.invoke(app, ["eval", "--metric", str(metric), "--agent", "remote-bot", "--url", live_server.url])
+    assert ran.exit_code == 0, ran.output
+    assert "completed: 3/3 evaluations, 0 errors, 0 from the cache, 3 LLM calls" in ran.output
+    missing = runner.invoke(app, ["eval", "--metric", "999999", "--url", live_server.url])
+    assert missing.exit_code == 2 and "999999" in missing.output
+    unknown = runner.invoke(app, ["eval", "--metric", str(metric), "--agent", "nobody", "--url", live_server.url])
+    assert unknown.exit_code == 2 and "nobody" in unknown.output

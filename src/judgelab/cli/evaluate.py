@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,7 +20,7 @@ from judgelab.config import get_settings
 from judgelab.db import open_database
 from judgelab.db.models import Job
 from judgelab.errors import InvalidInput
-from judgelab.evaluation.estimate import CONFIRM_ABOVE, Estimate, estimate
+from judgelab.evaluation.estimate import CONFIRM_ABOVE, estimate
 from judgelab.jobs.service import FINAL, job_dict
 from judgelab.jobs.submit import resolve_calls, submit_evaluation
 from judgelab.projects.service import resolve_agent
@@ -32,18 +34,27 @@ def _money(value: float | None) -> str:
     return "unknown (no price for this model)" if value is None else f"${value:,.4f}"
 
 
-def print_estimate(est: Estimate) -> None:
+def print_estimate(est: dict[str, Any]) -> None:
+    """The estimate as the API answers it (`Estimate.as_dict()`), for local and remote runs alike."""
     table = Table(title="Estimate", show_header=True, header_style="bold")
     for col in ("model", "metrics", "LLM requests", "input tokens", "output tokens", "cost"):
         table.add_column(col)
-    for m in est.by_model:
-        table.add_row(m.model or "(none configured)", ", ".join(map(str, m.metrics)), f"{m.requests:,}",
-                      f"{m.input_tokens:,}", f"{m.output_tokens:,}", _money(m.cost_usd))
+    for m in est["by_model"]:
+        table.add_row(m["model"] or "(none configured)", ", ".join(map(str, m["metrics"])), f"{m['requests']:,}",
+                      f"{m['input_tokens']:,}", f"{m['output_tokens']:,}", _money(m["cost_usd"]))
     console.print(table)
-    console.print(f"{est.calls:,} calls x {est.metrics} metrics = {est.evaluations:,} evaluations; "
-                  f"total {_money(est.cost_usd)} ({est.tokenizer}; evaluations already cached cost nothing)")
-    for note in est.notes:
+    console.print(f"{est['calls']:,} calls x {est['metrics']} metrics = {est['evaluations']:,} evaluations; "
+                  f"total {_money(est['cost_usd'])} ({est['tokenizer']}; evaluations already cached cost nothing)")
+    for note in est["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def _confirm(calls: int, cost: float | None, yes: bool) -> None:
+    if calls > CONFIRM_ABOVE and not yes:
+        if not sys.stdin.isatty():
+            raise InvalidInput("yes", f"{calls} calls is more than {CONFIRM_ABOVE}: read the estimate, then pass --yes to confirm")
+        if not typer.confirm(f"Evaluate {calls:,} calls for about {_money(cost)}?"):
+            raise typer.Exit(1)
 
 
 @friendly_errors
@@ -58,31 +69,32 @@ def evaluate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the estimate and stop")] = False,
     force: Annotated[bool, typer.Option(help="Evaluate again even where a stored result matches (no cache)")] = False,
     wait: Annotated[bool, typer.Option(help="Run the job here and follow it; --no-wait only queues it for a server or worker")] = True,
+    url: Annotated[str | None, typer.Option(help="Evaluate on this judgelab server instead (default: JUDGELAB_URL; "
+                                            "key from JUDGELAB_API_KEY); its workers run the job")] = None,
 ) -> None:
     """Evaluate metrics on calls: estimate, confirm, run as a durable job, show progress."""
+    if call and (agent or since or until):
+        raise InvalidInput("call", "give --call or the filters (--agent, --since, --until), not both")
+    url = url or os.environ.get("JUDGELAB_URL")
+    if url:
+        _remote(url, metric, agent, _utc(since), _utc(until), call, yes, dry_run, force, wait)
+        return
     settings = get_settings()
     db = open_database(settings)
     try:
         with db.session() as session:
             proj = find_project(session, project)
-            if call and (agent or since or until):
-                raise InvalidInput("call", "give --call or the filters (--agent, --since, --until), not both")
             filters = None if call else CallFilters(
                 agent_id=resolve_agent(session, proj.id, agent).id if agent else None,
                 timestamp_gte=_utc(since), timestamp_lte=_utc(until))
             calls = resolve_calls(session, proj.id, call, filters)
             est = estimate(session, proj.id, metric, settings.model, call_ids=call or None, filters=filters)
-            print_estimate(est)
+            print_estimate(est.as_dict())
             if dry_run:
                 return
             if not calls:
                 raise InvalidInput("call", "no calls match: nothing to evaluate")
-            if len(calls) > CONFIRM_ABOVE and not yes:
-                if not sys.stdin.isatty():
-                    raise InvalidInput("yes", f"{len(calls)} calls is more than {CONFIRM_ABOVE}: read the estimate, "
-                                              "then pass --yes to confirm")
-                if not typer.confirm(f"Evaluate {len(calls):,} calls for about {_money(est.cost_usd)}?"):
-                    raise typer.Exit(1)
+            _confirm(len(calls), est.cost_usd, yes)
             job = submit_evaluation(session, proj.id, metric, call_ids=call or None, filters=filters, confirm=True,
                                     force=force, default_model=settings.model, created_by="cli").job
             job_id = job.id
@@ -99,26 +111,58 @@ def evaluate(
 def _run_and_follow(db: Any, settings: Any, job_id: str) -> None:
     from judgelab.jobs.runtime import Runtime
 
+    def read() -> dict[str, Any]:
+        with db.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            return job_dict(session, job)
+
     # A fixed id per host: if this command is killed, the next `judgelab eval` here resumes its work.
     runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[info]}"), console=console) as bar:
-            task = bar.add_task("evaluating", total=None, info="")
-            while True:
-                with db.session() as session:
-                    job = session.get(Job, job_id)
-                    assert job is not None
-                    info = job_dict(session, job)
-                p = info["progress"]
-                bar.update(task, total=p["total"], completed=p["done"], info=(
-                    f"errors {p['errors']}  cache hits {p['cache_hits']}  LLM calls {info['llm_calls']}  "
-                    f"${info['cost_usd']:.4f}"))
-                if info["status"] in FINAL:
-                    break
-                time.sleep(0.25)
+        _follow(read, job_id)
     finally:
         runtime.stop()
+
+
+def _remote(url: str, metric: list[int], agent: str | None, since: datetime | None, until: datetime | None,
+            call: list[int] | None, yes: bool, dry_run: bool, force: bool, wait: bool) -> None:
+    from judgelab.client import Client
+
+    with Client(url) as client:
+        filters: dict[str, Any] = {}
+        if agent:
+            found = [a for a in client.list_agents()["results"] if str(a["id"]) == agent or a["name"] == agent]
+            if not found:
+                raise InvalidInput("agent", f"no agent named or numbered {agent!r} on {url}")
+            filters["agent"] = found[0]["id"]
+        filters.update({k: v for k, v in {"timestamp__gte": since, "timestamp__lte": until}.items() if v is not None})
+        est = client.estimate_evaluation(metric, call or None, **filters)
+        print_estimate(est)
+        if dry_run:
+            return
+        if not est["calls"]:
+            raise InvalidInput("call", "no calls match: nothing to evaluate")
+        _confirm(est["calls"], est["cost_usd"], yes)
+        job = client.evaluate(metric, call or None, confirm=True, force=force, **filters)
+        console.print(f"job [bold]{job['job_id']}[/bold] queued on {url} ({job['progress']['total']:,} evaluations)")
+        if wait:
+            _follow(lambda: client.get_job(job["job_id"]), job["job_id"])
+
+
+def _follow(read: Callable[[], dict[str, Any]], job_id: str) -> None:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console) as bar:
+        task = bar.add_task("evaluating", total=None, info="")
+        while True:
+            info = read()
+            p = info["progress"]
+            bar.update(task, total=p["total"], completed=p["done"], info=(
+                f"errors {p['errors']}  cache hits {p['cache_hits']}  LLM calls {info['llm_calls']}  "
+                f"${info['cost_usd']:.4f}"))
+            if info["status"] in FINAL:
+                break
+            time.sleep(0.25)
     style = "green" if info["status"] == "completed" else "red"
     console.print(f"[{style}]{info['status']}[/{style}]: {p['done']:,}/{p['total']:,} evaluations, {p['errors']} errors, "
                   f"{p['cache_hits']} from the cache, {info['llm_calls']} LLM calls, "

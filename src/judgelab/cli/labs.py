@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -12,10 +13,13 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from judgelab.cli.common import console, find_project, friendly_errors, session_scope
+from judgelab.client import Client
 from judgelab.config import Settings, get_settings
 from judgelab.db import Database, open_database
 from judgelab.db.models import LabsRun
 from judgelab.labs.misalignment import misalignment
+
+URL_HELP = "Use this judgelab server instead of the local database (default: JUDGELAB_URL; key from JUDGELAB_API_KEY)"
 
 
 def _interval(est: dict[str, Any] | None, percent: bool = True) -> str:
@@ -31,14 +35,11 @@ def _interval(est: dict[str, Any] | None, percent: bool = True) -> str:
 def misaligned(
     project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
-    url: Annotated[str | None, typer.Option(help="Ask this judgelab server instead of the local database "
-                                            "(default: JUDGELAB_URL; key from JUDGELAB_API_KEY)")] = None,
+    url: Annotated[str | None, typer.Option(help=URL_HELP)] = None,
 ) -> None:
     """Metrics worst first: disagreement with a 95 % interval, error kinds, kappa, and what to do."""
     url = url or os.environ.get("JUDGELAB_URL")
     if url:
-        from judgelab.client import Client
-
         with Client(url) as client:
             reports = client.misalignment()["results"]
     else:
@@ -75,14 +76,20 @@ def validate(
     sample: Annotated[int, typer.Option(min=0, max=500, help="Recent production calls outside the labelled set")] = 20,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm when more than 100 calls would be judged")] = False,
     project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
+    url: Annotated[str | None, typer.Option(help=URL_HELP)] = None,
 ) -> None:
     """Rerun a metric (or a proposal) on its labelled calls and recent calls; print what flipped."""
     from judgelab.labs.validation import start_validation
 
     description = description_file.read() if description_file else None
+
+    def remote(client: Client) -> Callable[[], dict[str, Any]]:
+        started = client.validate_metric(metric, description=description, sample=sample, confirm=yes, max_judge_calls=5000)
+        return lambda: client.get_validation(started["validation_id"])
+
     out = _start_and_follow(project, "validating...", lambda session, project_id, settings: start_validation(
         session, project_id, metric, description=description, sample=sample, confirm=yes, max_judge_calls=5000,
-        default_model=settings.model))
+        default_model=settings.model), remote, url)
     s = out["summary"]
     console.print(f"{out['checked']} calls checked ({out['validated']}): {s['fixed']} fixed, {s['regressed']} regressed, "
                   f"{s['changed']} changed (unlabelled), {s['error']} errors, {out['unchanged']} unchanged")
@@ -96,17 +103,26 @@ def validate(
     console.print(f"mark a changed flip: POST /api/v1/validations/{out['progress_id']}/flips/N/mark/ {{\"right\": true|false}}")
 
 
-def _start_and_follow(project: str | None, what: str, start: Callable[[Session, int, Settings], LabsRun]) -> dict[str, Any]:
-    """Queue a labs run with `start`, run it in this process, and return its finished state;
-    a failed run is printed and exits 1."""
-    settings = get_settings()
-    db = open_database(settings)
-    try:
-        with db.session() as session:
-            run_id = start(session, find_project(session, project).id, settings).id
-        out = _run_here(db, settings, run_id, what)
-    finally:
-        db.dispose()
+def _start_and_follow(project: str | None, what: str, start: Callable[[Session, int, Settings], LabsRun],
+                      remote: Callable[[Client], Callable[[], dict[str, Any]]], url: str | None) -> dict[str, Any]:
+    """Start a labs run and wait for its end: on a server (`url`, whose workers run it) through the
+    client, or queued with `start` and run in this process. A failed run is printed and exits 1."""
+    url = url or os.environ.get("JUDGELAB_URL")
+    if url:
+        with Client(url) as client:
+            read = remote(client)
+            with console.status(what):
+                while (out := read())["status"] not in ("completed", "failed"):
+                    time.sleep(0.5)
+    else:
+        settings = get_settings()
+        db = open_database(settings)
+        try:
+            with db.session() as session:
+                run_id = start(session, find_project(session, project).id, settings).id
+            out = _run_here(db, settings, run_id, what)
+        finally:
+            db.dispose()
     if out["status"] != "completed":
         console.print(f"[red]failed[/red]: {out['message']}")
         raise typer.Exit(1)
@@ -116,7 +132,6 @@ def _start_and_follow(project: str | None, what: str, start: Callable[[Session, 
 def _run_here(db: Database, settings: Settings, run_id: str, what: str) -> dict[str, Any]:
     """Run a queued labs run in this process and wait for its end."""
     import socket
-    import time
 
     from judgelab.jobs.runtime import Runtime
     from judgelab.labs.service import run_dict
@@ -141,12 +156,18 @@ def to_code(
     metric: Annotated[int, typer.Option("--metric", "-m", help="Metric id (an llm_judge metric with labelled calls)")],
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the code to this file")] = None,
     project: Annotated[str | None, typer.Option(help="Project name (optional when there is only one)")] = None,
+    url: Annotated[str | None, typer.Option(help=URL_HELP)] = None,
 ) -> None:
     """Convert a judge metric to Python that sends only the relevant turns; compare both on labelled calls."""
     from judgelab.labs.to_code import start_conversion
 
+    def remote(client: Client) -> Callable[[], dict[str, Any]]:
+        started = client.to_custom_code(metric, max_judge_calls=5000)
+        return lambda: client.get_conversion(started["conversion_id"])
+
     out = _start_and_follow(project, "measuring the judge and the code on the labelled calls...",
-                            lambda session, project_id, _settings: start_conversion(session, project_id, metric, 5000))
+                            lambda session, project_id, _settings: start_conversion(session, project_id, metric, 5000),
+                            remote, url)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(out["custom_code"])

@@ -88,6 +88,9 @@ class _Endpoints(Generic[R]):
         """Ingest one call (a `call_id` sent again updates that call)."""
         return self._send("POST", "/observability/v1/observe/", json=dict(call))
 
+    def list_agents(self, *, page: int = 1, page_size: int = 200) -> R:
+        return self._send("GET", "/api/v1/agents/", params={"page": page, "page_size": page_size})
+
     def create_agent(self, name: str, description: str = "") -> R:
         return self._send("POST", "/api/v1/agents/", json={"name": name, "description": description})
 
@@ -175,8 +178,8 @@ class _Endpoints(Generic[R]):
         return self._send("POST", "/test_framework/metric-reviews/process_feedbacks_answer/", json=body)
 
     def validate_metric(self, metric_id: int, *, description: str | None = None, sample: int = 20,
-                        confirm: bool = False) -> R:
-        body = _clean({"description": description, "sample": sample, "confirm": confirm})
+                        confirm: bool = False, max_judge_calls: int | None = None) -> R:
+        body = _clean({"description": description, "sample": sample, "confirm": confirm, "max_judge_calls": max_judge_calls})
         return self._send("POST", f"/api/v1/metrics/{metric_id}/validate/", json=body)
 
     def get_validation(self, validation_id: str) -> R:
