@@ -69,7 +69,7 @@ def test_eval_without_a_model_says_how_to_configure_one(api: Api, cli_env: None,
     assert out.exit_code == 2 and "JUDGELAB_MODEL" in out.output
 
 
-def test_eval_against_a_server(live_server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_against_a_server(live_server: Live, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """--url: the same estimate, confirmation and progress, through the API; the server's workers run it."""
     from judgelab.client import Client
 
