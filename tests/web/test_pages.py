@@ -136,3 +136,26 @@ def test_a_labs_question_is_answered_in_place(api: Api, db: Database) -> None:
     assert ok.status_code == 303
     with db.session() as s:
         assert s.get(LabsRun, run_id).answer == {"answer": True}  # type: ignore[union-attr]
+
+
+def test_bad_form_values_are_400_pages_never_500(api: Api, db: Database) -> None:
+    agent = api.agent()
+    call = api.call(agent, "c1")
+    metric = api.metric()
+    add_result(db, call["id"], metric["id"], True)
+    csrf = _login(api.client, api.key)
+    cases = [
+        (f"/calls/{call['id']}/vote", {"metric_id": "abc", "vote": "agree"}, "metric_id"),
+        (f"/calls/{call['id']}/vote", {"metric_id": str(metric["id"]), "vote": "maybe"}, "vote"),
+        (f"/calls/{call['id']}/vote", {"metric_id": str(metric["id"]), "vote": "disagree", "expected_value": "blue"}, "expected_value"),
+        (f"/calls/{call['id']}/vote", {"metric_id": "99999999999", "vote": "agree"}, "metric_id"),
+        ("/review", {"metric_id": str(metric["id"]), "call_id": "x", "vote": "agree"}, "call_id"),
+        (f"/metrics/{metric['id']}/revert", {"version": "-1"}, "version"),
+        (f"/metrics/{metric['id']}/validate", {"sample": "lots"}, "sample"),
+        (f"/metrics/{metric['id']}/labs", {"max_judge_calls": "3"}, "max_judge_calls"),
+    ]
+    for path, data, field in cases:
+        r = api.client.post(path, data={**data, "csrf_token": csrf})
+        assert r.status_code == 400, (path, data, r.status_code, r.text[:300])
+        assert field in r.text and "text/html" in r.headers["content-type"], (path, r.text[:300])
+    assert api.get(f"/test_framework/v1/metrics/{metric['id']}/feedback/").json()["count"] == 0  # nothing written

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list_call_dicts
 from judgelab.db.models import Agent, Feedback, Metric
 from judgelab.errors import InvalidInput
-from judgelab.feedback.votes import VoteIn, mark_vote
+from judgelab.feedback.votes import mark_vote
 from judgelab.metrics.service import get_metric
-from judgelab.web.common import Web, form, render, see_other
+from judgelab.web.common import Web, render, see_other, vote_from_form
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
@@ -81,10 +81,8 @@ def _expected(raw: str) -> Any:
 
 @router.post("/calls/{call_id}/vote")
 def vote(request: Request, call_id: int, ctx: Web) -> Response:
-    data = form(request)
-    metric_id = int(str(data.get("metric_id", "0")) or 0)
-    body = VoteIn(metric_id=metric_id, vote=str(data.get("vote", "")), feedback=str(data.get("feedback", "")),
-                  expected_value=_expected(str(data.get("expected_value", ""))))
+    body = vote_from_form(request)
+    metric_id = body.metric_id
     get_metric(ctx.session, ctx.project_id, metric_id, field="metric_id")
     _fb, warnings = mark_vote(ctx.session, ctx.project_id, call_id, body, ctx.reviewer)
     ctx.commit()

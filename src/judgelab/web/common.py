@@ -22,13 +22,15 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from judgelab.db import Database
 from judgelab.db.models import ApiKey, WebSession
 from judgelab.db.types import utcnow
-from judgelab.errors import JudgelabError
+from judgelab.errors import InvalidInput, JudgelabError, from_pydantic
+from judgelab.feedback.votes import VoteIn
 
 COOKIE = "judgelab_session"
 SESSION_HOURS = 12
@@ -142,6 +144,27 @@ Web = Annotated[WebCtx, Depends(web_ctx)]
 
 def form(request: Request) -> Any:
     return getattr(request.state, "form", {})
+
+
+def form_int(request: Request, name: str, default: int | None = None, low: int = 0, high: int = 2**31 - 1) -> int:
+    """A whole number from the posted form; anything else is a 400 naming the field, never a 500."""
+    raw = str(form(request).get(name, "")).strip()
+    if raw == "" and default is not None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(name, f"expected a whole number from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+def vote_from_form(request: Request) -> VoteIn:
+    """The feedback form as the API's vote body (the same validation and messages)."""
+    data = form(request)
+    expected = str(data.get("expected_value", "")).strip()
+    try:
+        return VoteIn(metric_id=form_int(request, "metric_id", low=1), vote=str(data.get("vote", "")),
+                      feedback=str(data.get("feedback", "")), expected_value=expected or None)
+    except ValidationError as exc:
+        raise JudgelabError(errors=from_pydantic(exc.errors())) from None
 
 
 def render(request: Request, name: str, ctx: WebCtx | None, status_code: int = 200, **values: Any) -> HTMLResponse:

@@ -17,7 +17,7 @@ from judgelab.labs.service import run_dict, start_run
 from judgelab.labs.validation import start_validation
 from judgelab.labs.versions import agreement_by_version
 from judgelab.metrics.service import content_of, get_metric, list_metrics, revert_metric
-from judgelab.web.common import Web, form, render, see_other
+from judgelab.web.common import Web, form, form_int, render, see_other
 from judgelab.web.views import kappa_chart, side_by_side
 
 router = APIRouter(include_in_schema=False)
@@ -65,7 +65,7 @@ def metric_page(request: Request, metric_id: int, ctx: Web, a: int | None = None
 
 @router.post("/metrics/{metric_id}/revert")
 def revert(request: Request, metric_id: int, ctx: Web) -> Response:
-    revert_metric(ctx.session, ctx.project_id, metric_id, int(str(form(request).get("version", "0")) or 0))
+    revert_metric(ctx.session, ctx.project_id, metric_id, form_int(request, "version", low=1))
     ctx.commit()
     return see_other(f"/metrics/{metric_id}")
 
@@ -74,7 +74,7 @@ def revert(request: Request, metric_id: int, ctx: Web) -> Response:
 def start_labs(request: Request, metric_id: int, ctx: Web) -> Response:
     run = start_run(ctx.session, ctx.project_id, metric_id, test_set_ids=None, metric_type="llm_judge",
                     skip_evaluation=form(request).get("skip_evaluation") == "on", simplified_prompt=None,
-                    max_judge_calls=int(str(form(request).get("max_judge_calls", "100")) or 100), seed=0)
+                    max_judge_calls=form_int(request, "max_judge_calls", 100, low=10, high=5000), seed=0)
     ctx.commit()
     _wake(request)
     return see_other(f"/labs/{run.id}")
@@ -84,7 +84,7 @@ def start_labs(request: Request, metric_id: int, ctx: Web) -> Response:
 def validate(request: Request, metric_id: int, ctx: Web) -> Response:
     data = form(request)
     run = start_validation(ctx.session, ctx.project_id, metric_id, description=str(data.get("description") or "") or None,
-                           sample=int(str(data.get("sample", "20")) or 20), confirm=data.get("confirm") == "on",
+                           sample=form_int(request, "sample", 20, high=500), confirm=data.get("confirm") == "on",
                            max_judge_calls=5000, default_model=ctx.settings.model)
     ctx.commit()
     _wake(request)

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from judgelab.calls.queries import get_call_dict
-from judgelab.feedback.votes import VoteIn, feedback_progress, mark_vote
+from judgelab.feedback.votes import feedback_progress, mark_vote
 from judgelab.labs.excerpt import excerpt
 from judgelab.labs.review_queue import review_queue
 from judgelab.metrics.service import get_metric, list_metrics
-from judgelab.web.calls import _expected, _turns
-from judgelab.web.common import Web, form, render, see_other
+from judgelab.web.calls import _turns
+from judgelab.web.common import Web, form, form_int, render, see_other, vote_from_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,11 +48,9 @@ def review_page(request: Request, ctx: Web, metric: int | None = None, skip: str
 
 @router.post("/review")
 def review_vote(request: Request, ctx: Web) -> Response:
-    data = form(request)
-    metric_id, call_id = int(str(data.get("metric_id", "0")) or 0), int(str(data.get("call_id", "0")) or 0)
-    skip = str(data.get("skip", ""))
-    body = VoteIn(metric_id=metric_id, vote=str(data.get("vote", "")), feedback=str(data.get("feedback", "")),
-                  expected_value=_expected(str(data.get("expected_value", ""))))
+    body = vote_from_form(request)
+    call_id = form_int(request, "call_id", low=1)
+    skip = ",".join(map(str, _skipped(str(form(request).get("skip", "")))))
     mark_vote(ctx.session, ctx.project_id, call_id, body, ctx.reviewer)
     ctx.commit()
-    return see_other(f"/review?metric={metric_id}&skip={skip}")
+    return see_other(f"/review?metric={body.metric_id}&skip={skip}")
