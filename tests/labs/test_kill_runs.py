@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from judgelab.testing.fake_openai import FakeOpenAIServer
-from tests.conftest import Api, add_result
+from tests.conftest import Api
 from tests.jobs.test_kill_resume import _worker, kill_when
-from tests.labs.test_labs_run import PARAPHRASE_RULE, STRICT, _setup, _vote, model
+from tests.labs.test_labs_run import PARAPHRASE_RULE, STRICT, labelled, model
 
 
 def _poll_run(api: Api, path: str, timeout: float = 120) -> dict[str, Any]:
@@ -27,15 +27,7 @@ def _poll_run(api: Api, path: str, timeout: float = 120) -> dict[str, Any]:
 def test_a_killed_run_resumes_without_repaying(kind: str, api: Api, db: Any, system_db: tuple[str, str],
                                                fake_model: FakeOpenAIServer, tmp_path: Any) -> None:
     fake_model.rule = model
-    metric, calls = _setup(api)
-    for c in calls["paraphrase"] + calls["none"]:
-        add_result(db, c, metric, False, "no explicit yes")
-    for c in calls["yes"]:
-        add_result(db, c, metric, True, "said yes")
-    for c in calls["paraphrase"]:
-        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts as yes")
-    for c in calls["yes"] + calls["none"]:
-        _vote(api, c, metric, vote="agree", feedback="Right.")
+    metric, _calls = labelled(api, db)
     fake_model.latency = 0.15
     if kind == "validation":
         started = api.post(f"/api/v1/metrics/{metric}/validate/", json={"description": STRICT + PARAPHRASE_RULE, "sample": 0})

@@ -56,6 +56,23 @@ def _setup(api: Api) -> tuple[int, dict[str, list[int]]]:
     return metric["id"], calls
 
 
+def labelled(api: Api, db: Any) -> tuple[int, dict[str, list[int]]]:
+    """The 18 calls with the strict judge's results stored (no job needed) and a reviewer's votes:
+    the paraphrases labelled pass, the rest agreed with."""
+    from tests.conftest import add_result
+
+    metric, calls = _setup(api)
+    for c in calls["paraphrase"] + calls["none"]:
+        add_result(db, c, metric, False, "no explicit yes")
+    for c in calls["yes"]:
+        add_result(db, c, metric, True, "said yes")
+    for c in calls["paraphrase"]:
+        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts as yes")
+    for c in calls["yes"] + calls["none"]:
+        _vote(api, c, metric, vote="agree", feedback="Right.")
+    return metric, calls
+
+
 def _vote(api: Api, call: int, metric: int, **body: Any) -> None:
     r = api.post(f"/observability/v1/call-logs-external/{call}/mark_metric_vote/", json={"metric_id": metric, **body})
     assert r.status_code in (200, 201), r.text
@@ -165,17 +182,7 @@ def test_a_killed_labs_run_resumes_without_repaying_judge_calls(
     from tests.jobs.test_kill_resume import _worker, kill_when
 
     fake_model.rule = model
-    metric, calls = _setup(api)
-    from tests.conftest import add_result  # votes need results to vote on; no job is needed for that
-
-    for c in calls["paraphrase"] + calls["none"]:
-        add_result(db, c, metric, False, "no explicit yes")
-    for c in calls["yes"]:
-        add_result(db, c, metric, True, "said yes")
-    for c in calls["paraphrase"]:
-        _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts as yes")
-    for c in calls["yes"] + calls["none"]:
-        _vote(api, c, metric, vote="agree", feedback="Right.")
+    metric, _calls = labelled(api, db)
     fake_model.latency = 0.15
     progress_id = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric}).json()["progress_id"]
     kill_when(_worker(db, system_db, fake_model, tmp_path), lambda: fake_model.stats.answered >= 12)
