@@ -45,3 +45,24 @@ def test_labs_commands_against_a_server(live_server: Live, fake_model: FakeOpenA
     assert out.exit_code == 0 and "confirms" in out.output
     out = runner.invoke(app, ["validate", "--metric", "999999"])
     assert out.exit_code == 2 and "999999" in out.output
+
+
+def test_review_against_a_server_starts_labs_there(live_server: Live, fake_model: FakeOpenAIServer,  # noqa: F811
+                                                   monkeypatch: Any) -> None:
+    fake_model.rule = model
+    with Client(live_server.url, live_server.key) as jl:
+        agent = jl.create_agent("bot")["id"]
+        metric = jl.create_metric({"name": "confirms", "description": STRICT, "eval_type": "binary_workflow_adherence"})["id"]
+        for k, text in {"y": "User: Customer: yes", "p": "User: Sure, go ahead", "n": "Agent: I booked it"}.items():
+            for i in range(3):
+                call = jl.observe({"agent": agent, "call_id": f"{k}{i}", "transcript": f"Agent: Book ref-{k}{i}?\n{text}"})["id"]
+                jl.wait_job(jl.evaluate([metric], [call])["job_id"], timeout=60, interval=0.05)
+                if k == "p":
+                    jl.mark_metric_vote(call, metric, "disagree", expected_value=True, feedback="'go ahead' is a paraphrased yes")
+                else:
+                    jl.mark_metric_vote(call, metric, "agree", feedback="Right.")
+    monkeypatch.setenv("JUDGELAB_API_KEY", live_server.key)
+    out = CliRunner().invoke(app, ["review", "--metric", str(metric), "--url", live_server.url], input="y\n")
+    assert out.exit_code == 0, out.output
+    assert "0 likely-misaligned results to review; 9 feedback items (labs needs 6: ready)" in out.output
+    assert "measured by repeated 3-fold cross-validation" in out.output and "verdict:" in out.output
