@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -37,12 +37,15 @@ def get_db(request: Request) -> Database:
     return db
 
 
-def _key_from_headers(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
+def key_from_headers(headers: Mapping[str, str] | None) -> str | None:
+    """The API key a request carries: `Authorization: Bearer`, `X-API-Key` or `X-CEKURA-API-KEY`."""
+    if headers is None:
+        return None
+    auth = headers.get("authorization") or ""
     if auth[:7].lower() == "bearer " and auth[7:].strip():
         return auth[7:].strip()
     for header in ("x-api-key", "x-cekura-api-key"):
-        if value := request.headers.get(header, "").strip():
+        if value := (headers.get(header) or "").strip():
             return value
     return None
 
@@ -54,7 +57,7 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
     not three; the key lookup is cached briefly, so most requests make no query for it.
     """
     db = get_db(request)
-    key = _key_from_headers(request)
+    key = key_from_headers(request.headers)
     if key is None:
         raise HTTPException(
             401,

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.prompt import Confirm, Prompt
 from rich.text import Text
 
+from judgelab.calls.transcripts import format_clock
 from judgelab.cli.common import console, find_project, friendly_errors
 from judgelab.client import Client
 from judgelab.labs.excerpt import excerpt
@@ -34,7 +35,7 @@ def _show(value: Any) -> str:
 
 
 def _clock(seconds: Any) -> str:
-    return f"{int(seconds) // 60:02d}:{int(seconds) % 60:02d}" if isinstance(seconds, int | float) else "--:--"
+    return format_clock(seconds) if isinstance(seconds, int | float) else "--:--"
 
 
 def _excerpt_text(call: dict[str, Any], criterion: str, explanation: str) -> Text:

@@ -17,7 +17,7 @@ import random
 from collections import Counter, defaultdict
 from typing import Any
 
-from judgelab.labs.report import correct_diffs, failure_modes, paired_verdict, scores
+from judgelab.labs.report import correct_diffs, errors_of, failure_modes, paired_verdict, scores
 from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
     Spend,
@@ -87,7 +87,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
             test_keys = {i["key"] for i in test}
             train = [i for i in items if i["key"] not in test_keys]
             train_base = [base_by_key[i["key"]] for i in train]
-            errors = [(i, p) for i, p in zip(train, train_base) if repr(i["label"]) != repr(p)]
+            errors = errors_of(train, train_base)
             candidates = await make_candidates(ctx, content, start, errors, train, use, spend, rewrite=rewrite_in_folds)
             name, change, _tried, _verdicts = await select(content, candidates, train, train_base, model, spend, cache)
             if name == "current":  # no candidate beat the baseline on these folds: the procedure changes nothing
@@ -107,7 +107,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
             break
 
     await labs_update(run_id, {"stage": "proposal", "progress": progress()})
-    errors = [(i, b) for i, b in zip(items, base) if repr(i["label"]) != repr(b)]
+    errors = errors_of(items, base)
     finals = await make_candidates(ctx, content, start, errors, items, use, spend, rewrite=True,
                                    simplified=bool(params.get("simplified_prompt")))
     if not finals:

@@ -41,7 +41,8 @@ def corrected_interval(passed: int, n: int, tp: int, pos: int, tn: int, neg: int
     return Estimate(point, draws[int(0.025 * (len(draws) - 1))], draws[int(0.975 * (len(draws) - 1))], n)
 
 
-def pass_rate(session: Session, metric: Metric) -> dict[str, Any]:
+def pass_rate(session: Session, metric: Metric, agreement: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`agreement`: the current version's, when the caller already computed it (its bootstrap is the costly part)."""
     version = metric.current
     if version.eval_type not in BINARY_EVAL_TYPES:
         return {"metric_id": metric.id, "version": version.version, "applicable": False,
@@ -59,7 +60,8 @@ def pass_rate(session: Session, metric: Metric) -> dict[str, Any]:
         "raw": wilson(passed, n).as_dict(), "passed": passed, "failed": failed,
         "not_applicable": sum(v is None for v in values),
     }
-    agreement = metric_report(session, metric).agreement
+    if agreement is None:
+        agreement = metric_report(session, metric).agreement
     confusion = agreement.get("confusion") if agreement else None
     if not confusion:
         out["corrected"] = None

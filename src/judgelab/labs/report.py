@@ -12,12 +12,18 @@ from judgelab.labs.candidates import error_kind
 ERROR = "__error__"  # an evaluation that failed counts as wrong, never as a verdict
 
 
-def _same(label: Any, predicted: Any) -> bool:
+def same(label: Any, predicted: Any) -> bool:
+    """Did the judge give the label's value? An error never counts as right."""
     return predicted != ERROR and repr(label) == repr(predicted)
 
 
+def errors_of(items: list[dict[str, Any]], predicted: list[Any]) -> list[tuple[dict[str, Any], Any]]:
+    """(item, what the judge said) where it disagrees with the label."""
+    return [(i, p) for i, p in zip(items, predicted) if not same(i["label"], p)]
+
+
 def scores(items: list[dict[str, Any]], predicted: list[Any]) -> dict[str, Any]:
-    correct = [_same(i["label"], p) for i, p in zip(items, predicted)]
+    correct = [same(i["label"], p) for i, p in zip(items, predicted)]
     usable = [(i["label"], p) for i, p in zip(items, predicted) if p != ERROR]
     stats = agreement([repr(e) for e, _ in usable], [repr(p) for _, p in usable]) if usable else None
     return {
@@ -39,19 +45,19 @@ def failure_modes(items: list[dict[str, Any]], base: list[Any], new: list[Any]) 
     modes: dict[str, dict[str, Any]] = {}
     broken = 0
     for item, b, n in zip(items, base, new):
-        if not _same(item["label"], b):
+        if not same(item["label"], b):
             kind = error_kind(item["label"], None if b == ERROR else b)
             mode = modes.setdefault(kind, {"mode": kind, "baseline_errors": 0, "fixed": 0})
             mode["baseline_errors"] += 1
-            mode["fixed"] += _same(item["label"], n)
-        elif not _same(item["label"], n):
+            mode["fixed"] += same(item["label"], n)
+        elif not same(item["label"], n):
             broken += 1
     return [*modes.values(), {"mode": "previously right, now wrong", "baseline_errors": 0, "fixed": -broken}]
 
 
 def correct_diffs(items: list[dict[str, Any]], base: list[Any], new: list[Any]) -> list[float]:
     """Per item: 1 when the proposal fixed it, -1 when it broke it, 0 otherwise."""
-    return [float(int(_same(i["label"], b2)) - int(_same(i["label"], b1))) for i, b1, b2 in zip(items, base, new)]
+    return [float(int(same(i["label"], b2)) - int(same(i["label"], b1))) for i, b1, b2 in zip(items, base, new)]
 
 
 def verdict(items: list[dict[str, Any]], base: list[Any], new: list[Any], noise_floor: float, seed: int = 0) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from dbos import DBOS
 
 from judgelab.labs.dataset import SMALL, apply_answer, contradictions, question_for, split
-from judgelab.labs.report import failure_modes, scores, verdict
+from judgelab.labs.report import errors_of, failure_modes, scores, verdict
 from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
     NOISE_RERUNS,
@@ -54,7 +54,7 @@ async def labs_run(run_id: str) -> str:
 
     if params["skip_evaluation"]:
         # The votes record what the judge said: its errors need no new judge calls.
-        errors = [(i, i["judged"]) for i in optimisation if repr(i["label"]) != repr(i["judged"])]
+        errors = errors_of(optimisation, [i["judged"] for i in optimisation])
     else:
         await labs_update(run_id, {"stage": "baseline", "progress": {**counts, **spend.as_dict()}})
         base_opt = await judge_all(base_content, optimisation, model, spend, cache)
@@ -62,7 +62,7 @@ async def labs_run(run_id: str) -> str:
         if base_opt is None or base_held is None:
             await labs_update(run_id, {"status": "failed", "message": "the judge-call budget cannot pay for the baseline"})
             return "failed"
-        errors = [(i, p) for i, p in zip(optimisation, base_opt) if repr(i["label"]) != repr(p)]
+        errors = errors_of(optimisation, base_opt)
         await labs_update(run_id, {"stage": "noise floor", "progress": {**counts, **spend.as_dict()}})
         noise_floor = await measure_noise(base_content, held_out, base_held, model, spend, cache, NOISE_RERUNS)
 
@@ -85,7 +85,7 @@ async def labs_run(run_id: str) -> str:
         name, proposal, tried, verdicts = await select(content, candidates, optimisation, base_opt, model, spend, cache)
         if name != "current" and "rewrite" in use:
             # A second round: critique and edit the winner on the errors it still makes.
-            left = [(i, p) for i, p in zip(optimisation, verdicts[name]) if repr(i["label"]) != repr(p)]
+            left = errors_of(optimisation, verdicts[name])
             start = {**content, **proposal}
             second = await make_candidates(ctx, start, start["description"], left, optimisation, {"rewrite"}, spend,
                                            rewrite=True) if left else []

@@ -37,14 +37,18 @@ def start_run(
     if len(items) < LABS_MIN_FEEDBACK:
         raise InvalidInput("metric_id", f"labs needs at least {LABS_MIN_FEEDBACK} feedback items with a known label "
                                         f"(an expected value, an agree, or a disagree on a binary result); this metric has {len(items)}")
-    run = LabsRun(
-        id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id, metric_version_id=metric.current.id,
-        status="queued", stage="queued",
-        params={"test_set_ids": test_set_ids, "skip_evaluation": skip_evaluation, "simplified_prompt": simplified_prompt,
-                "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed,
-                "generators": list(GENERATORS if generators is None else generators)},
-        progress={"labelled": len(items)},
-    )
+    return queue_run(session, project_id, metric, progress={"labelled": len(items)}, params={
+        "test_set_ids": test_set_ids, "skip_evaluation": skip_evaluation, "simplified_prompt": simplified_prompt,
+        "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed,
+        "generators": list(GENERATORS if generators is None else generators)})
+
+
+def queue_run(session: Session, project_id: int, metric: Metric, *, params: dict[str, Any],
+              progress: dict[str, Any]) -> LabsRun:
+    """A queued run of any kind (labs, validation, to_code: `params["kind"]`) on the metric's current
+    version; a runtime's dispatcher claims it."""
+    run = LabsRun(id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id,
+                  metric_version_id=metric.current.id, status="queued", stage="queued", params=params, progress=progress)
     session.add(run)
     session.flush()
     return run

@@ -26,7 +26,7 @@ from judgelab.labs.candidates import (
     trigger_candidate,
 )
 from judgelab.labs.dataset import load_items
-from judgelab.labs.report import ERROR
+from judgelab.labs.report import ERROR, same
 from judgelab.labs.service import begin_run
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.service import content_of
@@ -161,7 +161,7 @@ async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model:
 
 
 def accuracy(items: list[dict[str, Any]], predicted: list[Any]) -> float:
-    return sum(repr(i["label"]) == repr(p) for i, p in zip(items, predicted)) / max(1, len(items))
+    return sum(same(i["label"], p) for i, p in zip(items, predicted)) / max(1, len(items))
 
 
 async def make_candidates(ctx: dict[str, Any], content: dict[str, Any], start: str, errors: list[tuple[dict[str, Any], Any]],
@@ -192,10 +192,6 @@ async def make_candidates(ctx: dict[str, Any], content: dict[str, Any], start: s
     return candidates
 
 
-def _same(label: Any, predicted: Any) -> bool:
-    return repr(label) == repr(predicted)
-
-
 async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, Any]]], items: list[dict[str, Any]],
                  base: list[Any], model: str | None, spend: Spend, cache: dict[str, Any]
                  ) -> tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, list[Any]]]:
@@ -205,7 +201,7 @@ async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, 
     Cheap by construction: a candidate is judged on the baseline's errors first and dropped when it
     fixes none; then on the items the baseline got right, a few at a time, and dropped as soon as
     it has broken as many as it fixed (it can no longer win)."""
-    wrong = [k for k, (i, b) in enumerate(zip(items, base)) if not _same(i["label"], b)]
+    wrong = [k for k, (i, b) in enumerate(zip(items, base)) if not same(i["label"], b)]
     right = [k for k in range(len(items)) if k not in set(wrong)]
     best: tuple[float, str, dict[str, Any]] = (accuracy(items, base), "current", {})
     tried: list[dict[str, Any]] = []
@@ -219,7 +215,7 @@ async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, 
         preds = list(base)
         for k, p in zip(wrong, on_errors):
             preds[k] = p
-        fixed = sum(_same(items[k]["label"], preds[k]) for k in wrong)
+        fixed = sum(same(items[k]["label"], preds[k]) for k in wrong)
         if wrong and not fixed:
             tried.append({"candidate": name, "fixed": 0, "dropped": "fixed none of the errors"})
             continue
@@ -233,7 +229,7 @@ async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, 
                 break
             for k, p in zip(chunk, out):
                 preds[k] = p
-                broken += not _same(items[k]["label"], p)
+                broken += not same(items[k]["label"], p)
             if wrong and broken >= fixed:
                 complete = False
                 break
@@ -254,7 +250,7 @@ def pareto_pool(items: list[dict[str, Any]], verdicts: dict[str, list[Any]], cho
     if mine is None:
         return sorted(verdicts)
     return [name for name, preds in verdicts.items() if name != chosen and any(
-        _same(i["label"], p) and not _same(i["label"], m) for i, p, m in zip(items, preds, mine))]
+        same(i["label"], p) and not same(i["label"], m) for i, p, m in zip(items, preds, mine))]
 
 
 async def measure_noise(content: dict[str, Any], items: list[dict[str, Any]], base: list[Any], model: str | None,

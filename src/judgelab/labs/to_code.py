@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -23,7 +22,7 @@ from judgelab.jobs import state
 from judgelab.labs.dataset import load_items
 from judgelab.labs.misalignment import STOPWORDS
 from judgelab.labs.report import scores
-from judgelab.labs.service import begin_run
+from judgelab.labs.service import begin_run, queue_run
 from judgelab.labs.steps import labs_judge, labs_update
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.service import content_of, get_metric
@@ -102,13 +101,8 @@ def start_conversion(session: Session, project_id: int, metric_id: int, max_judg
                                               f"{2 * len(items)} judge calls; allow at least that many")
     content = content_of(current)
     code = generate(metric.name, current.version, content, keywords(content.description, [i["reason"] for i in items]))
-    run = LabsRun(id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id, metric_version_id=current.id,
-                  status="queued", stage="queued",
-                  params={"kind": "to_code", "code": code, "max_judge_calls": max_judge_calls, "max_rewriter_calls": 0},
-                  progress={"labelled": len(items)})
-    session.add(run)
-    session.flush()
-    return run
+    return queue_run(session, project_id, metric, progress={"labelled": len(items)},
+                     params={"kind": "to_code", "code": code, "max_judge_calls": max_judge_calls, "max_rewriter_calls": 0})
 
 
 def _load(run_id: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ becomes feedback like any other vote.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from dbos import DBOS
@@ -23,7 +22,7 @@ from judgelab.evaluation.estimate import CONFIRM_ABOVE, estimate
 from judgelab.feedback.votes import VoteIn, mark_vote
 from judgelab.jobs import state
 from judgelab.labs.dataset import fingerprint, load_items
-from judgelab.labs.service import begin_run, get_run, run_dict
+from judgelab.labs.service import begin_run, get_run, queue_run, run_dict
 from judgelab.labs.steps import Spend, judge_all, labs_update
 from judgelab.metrics.definition import BINARY_EVAL_TYPES
 from judgelab.metrics.service import content_of, get_metric
@@ -60,16 +59,9 @@ def start_validation(session: Session, project_id: int, metric_id: int, *, descr
                                   "estimate and send \"confirm\": true", extra={"estimate": guess.as_dict()})
     if not ids:
         raise InvalidInput("id", "nothing to validate on: the metric has no labelled calls and no results")
-    run = LabsRun(
-        id=str(uuid.uuid4()), project_id=project_id, metric_id=metric.id, metric_version_id=current.id,
-        status="queued", stage="queued",
-        params={"kind": "validation", "description": description, "labelled_calls": labelled_calls, "sampled": sampled,
-                "max_judge_calls": max_judge_calls, "max_rewriter_calls": 0},
-        progress={"labelled": len(labelled_calls), "sampled": len(sampled)},
-    )
-    session.add(run)
-    session.flush()
-    return run
+    return queue_run(session, project_id, metric, progress={"labelled": len(labelled_calls), "sampled": len(sampled)},
+                     params={"kind": "validation", "description": description, "labelled_calls": labelled_calls,
+                             "sampled": sampled, "max_judge_calls": max_judge_calls, "max_rewriter_calls": 0})
 
 
 def _load(run_id: str) -> dict[str, Any]:

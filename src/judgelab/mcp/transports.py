@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import httpx2
@@ -20,21 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from judgelab.api.deps import resolve_key
+from judgelab.api.deps import key_from_headers, resolve_key
 from judgelab.client import AsyncClient
 from judgelab.mcp.tools import build_server
 
 INTERNAL_URL = "http://judgelab.internal"
-
-
-def _key(headers: Any) -> str | None:
-    if headers is None:
-        return None
-    auth = headers.get("authorization") or ""
-    if auth[:7].lower() == "bearer " and auth[7:].strip():
-        return str(auth[7:].strip())
-    value = headers.get("x-api-key")
-    return str(value).strip() if value else None
 
 
 class McpEndpoint:
@@ -65,7 +54,7 @@ class McpEndpoint:
             self._clients.clear()
 
     async def _client_for(self, ctx: Context) -> AsyncClient:
-        key = _key(ctx.headers)
+        key = key_from_headers(ctx.headers)
         if not key:
             raise PermissionError("no API key on this MCP request")
         client = self._clients.get(key)
@@ -77,7 +66,7 @@ class McpEndpoint:
         return client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _key(Request(scope).headers)
+        key = key_from_headers(Request(scope).headers)
         if not key or await resolve_key(self.api.state, key) is None:
             response = JSONResponse({"detail": "missing or invalid API key: send 'Authorization: Bearer <key>'"},
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})

@@ -74,11 +74,6 @@ def call_page(request: Request, call_id: int, ctx: Web) -> Response:
     return render(request, "call.html", ctx, **_call_view(ctx, call_id))
 
 
-def _expected(raw: str) -> Any:
-    raw = raw.strip()
-    return None if raw == "" else raw
-
-
 @router.post("/calls/{call_id}/vote")
 def vote(request: Request, call_id: int, ctx: Web) -> Response:
     body = vote_from_form(request)

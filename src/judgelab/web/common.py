@@ -26,6 +26,8 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from judgelab.api.middleware import API_PREFIXES
+from judgelab.calls.transcripts import format_clock
 from judgelab.db import Database
 from judgelab.db.models import ApiKey, WebSession
 from judgelab.db.types import utcnow
@@ -59,9 +61,7 @@ def _value(value: Any) -> str:
 
 
 def _clock(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return ""
-    return f"{int(seconds) // 60:02d}:{int(seconds) % 60:02d}"
+    return format_clock(seconds) if isinstance(seconds, int | float) else ""
 
 
 templates.env.filters.update(interval=_interval, verdict=_value, clock=_clock,
@@ -146,6 +146,11 @@ def form(request: Request) -> Any:
     return getattr(request.state, "form", {})
 
 
+def optional_text(raw: str) -> str | None:
+    """A form field left empty means "not given"."""
+    return raw.strip() or None
+
+
 def form_int(request: Request, name: str, default: int | None = None, low: int = 0, high: int = 2**31 - 1) -> int:
     """A whole number from the posted form; anything else is a 400 naming the field, never a 500."""
     raw = str(form(request).get(name, "")).strip()
@@ -159,10 +164,10 @@ def form_int(request: Request, name: str, default: int | None = None, low: int =
 def vote_from_form(request: Request) -> VoteIn:
     """The feedback form as the API's vote body (the same validation and messages)."""
     data = form(request)
-    expected = str(data.get("expected_value", "")).strip()
     try:
         return VoteIn(metric_id=form_int(request, "metric_id", low=1), vote=str(data.get("vote", "")),
-                      feedback=str(data.get("feedback", "")), expected_value=expected or None)
+                      feedback=str(data.get("feedback", "")),
+                      expected_value=optional_text(str(data.get("expected_value", ""))))
     except ValidationError as exc:
         raise JudgelabError(errors=from_pydantic(exc.errors())) from None
 
@@ -178,8 +183,7 @@ def see_other(url: str) -> RedirectResponse:
 
 
 def is_ui_path(path: str) -> bool:
-    return not path.startswith(("/api/", "/observability/", "/test_framework/", "/mcp", "/docs", "/openapi", "/redoc",
-                                "/healthz", "/static/"))
+    return not path.startswith((*API_PREFIXES, "/mcp", "/docs", "/openapi", "/redoc", "/healthz", "/static/"))
 
 
 def html_error(request: Request, exc: Exception) -> Response:

@@ -11,8 +11,7 @@ from fastapi.responses import Response
 from judgelab.labs.service import answer_run, apply_run, discard_run, get_run, proposal_text, run_dict
 from judgelab.labs.validation import mark_flip
 from judgelab.metrics.service import content_of, get_metric
-from judgelab.web.calls import _expected
-from judgelab.web.common import Web, form, render, see_other
+from judgelab.web.common import Web, form, optional_text, render, see_other
 from judgelab.web.views import side_by_side
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +58,7 @@ def labs_answer(request: Request, run_id: str, ctx: Web) -> Response:
     run = get_run(ctx.session, ctx.project_id, run_id)
     metric = get_metric(ctx.session, ctx.project_id, run.metric_id)
     skip = data.get("action") == "skip"
-    answer_run(ctx.session, ctx.project_id, run_id, None if skip else _expected(str(data.get("answer", ""))),
+    answer_run(ctx.session, ctx.project_id, run_id, None if skip else optional_text(str(data.get("answer", ""))),
                "skip" if skip else None, metric.current.eval_type, metric.current.enum_values)
     ctx.commit()
     return see_other(f"/labs/{run_id}")

@@ -59,7 +59,7 @@ def metric_page(request: Request, metric_id: int, ctx: Web, a: int | None = None
         report=report, chart=kappa_chart(by_version), by_version=by_version,
         current_agreement=max((v for v in by_version if v["version"] == metric.current_version and v["agreement"]),
                               key=lambda v: v["compared"], default={"agreement": None})["agreement"], progress=feedback_progress(ctx.session, metric),
-        feedback=[feedback_to_dict(f, metric.current.eval_type) for f in feedback], pass_rate=pass_rate(ctx.session, metric),
+        feedback=[feedback_to_dict(f, metric.current.eval_type) for f in feedback], pass_rate=pass_rate(ctx.session, metric, report["agreement"]),
         runs=[run_dict(r) | {"kind": (r.params or {}).get("kind", "labs")} for r in runs])
 
 
