@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +41,15 @@ class Settings(BaseSettings):
     daily_budget_usd: float | None = Field(
         default=None, ge=0, description="default money per project per UTC day for evaluation jobs"
     )
+    # The custom_code sandbox: bubblewrap by default; `process` is for one trusted user on a laptop.
+    sandbox: Literal["bwrap", "process"] = Field(default="bwrap", description="bwrap (isolated) or process (trusted code only)")
+    sandbox_concurrency: int | None = Field(default=None, ge=1, le=1024, description="sandboxes at once per process (default 2 x cores)")
+    sandbox_memory_mb: int = Field(default=512, ge=32, le=65536)
+    sandbox_cpu_seconds: int = Field(default=5, ge=1, le=3600)
+    sandbox_wall_seconds: float = Field(default=10.0, gt=0, le=3600)
+    sandbox_scratch_total_mb: int = Field(default=64, ge=1, le=65536, description="scratch space of all sandboxes together")
+    sandbox_max_judge_calls: int = Field(default=5, ge=0, le=1000,
+                                         description="LLM requests nested judge() calls may make per evaluation, re-asks included")
     # Limits on what one call may hold. The transcript limit keeps PostgreSQL's tsvector (1 MB cap)
     # and a judge's context window in reach; the others stop a single request from exhausting memory.
     max_transcript_chars: int = 500_000
@@ -48,6 +59,10 @@ class Settings(BaseSettings):
     max_page_size: int = 200
     default_page_size: int = 50
     sql_echo: bool = False
+
+    @property
+    def resolved_sandbox_concurrency(self) -> int:
+        return self.sandbox_concurrency or 2 * (os.cpu_count() or 1)
 
     @property
     def resolved_jobs_database_url(self) -> str:

@@ -55,8 +55,10 @@ def format_clock(seconds: float) -> str:
     return "%d:%02d:%02d" % (h, *divmod(rem, 60))
 
 
-def render_text(turns: list[dict[str, Any]]) -> str:
-    """The plain-text transcript: one line per turn, with a clock when the turn has a start time."""
+def render_text(turns: list[dict[str, Any]], *, indent_continuations: bool = False) -> str:
+    """The plain-text transcript: one line per turn, with a clock when the turn has a start time.
+    With `indent_continuations` (what judges see), the lines of a multi-line turn after its first
+    are indented by four spaces, so turn content cannot forge a line that starts a turn."""
     lines = []
     labels = _LABELS
     for turn in turns:
@@ -64,6 +66,8 @@ def render_text(turns: list[dict[str, Any]]) -> str:
         if not content and turn.get("tool_calls"):
             content = "; ".join(_describe_tool_call(c) for c in turn["tool_calls"] if isinstance(c, dict))
         text = "" if content is None else content if content.__class__ is str else str(content)
+        if indent_continuations and "\n" in text:
+            text = "\n    ".join(text.splitlines())
         role = turn.get("role", "")
         label = labels.get(role) or speaker_label(str(role))
         start = turn.get("start_time")

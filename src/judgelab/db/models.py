@@ -40,6 +40,8 @@ class Project(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Money the project's evaluation jobs may spend per UTC day; None: the server's default (if any).
     daily_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Judge models (provider/model) this project's metrics may use; None: any.
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -53,6 +55,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Admin keys may create projects, see and revoke every key, and use local model files.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     project: Mapped[Project] = relationship()
 
 
@@ -135,6 +139,10 @@ class Metric(Base):
     labs_schedule: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     # The newest feedback id a scheduled run has covered: "new feedback" is what came after it.
     labs_scheduled_through: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # How far a numeric label and a verdict may differ and still agree; None: the eval type's default.
+    label_tolerance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The labs split's seed, fixed per metric so reruns cannot be shopped for a verdict.
+    labs_seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     versions: Mapped[list[MetricVersion]] = relationship(
         back_populates="metric", order_by="MetricVersion.version", lazy="selectin"
     )
@@ -167,6 +175,9 @@ class MetricVersion(Base):
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     change_note: Mapped[str] = mapped_column(String(500), default="")
+    # The labelled items (keys) a labs proposal applied as this version was built from: they never
+    # enter a later held-out set of this metric.
+    trained_on: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     metric: Mapped[Metric] = relationship(back_populates="versions")
 
@@ -232,6 +243,10 @@ class Feedback(Base):
     # What the judge had said when the vote was cast, so the label survives re-evaluation.
     result_value: Mapped[Any] = mapped_column(JSONType, nullable=True)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the label came from: review_queue (picked because it looked wrong), random_audit
+    # (picked at random), validation_flip, test_set, manual (the person chose the call).
+    source: Mapped[str] = mapped_column(String(32), default="manual", server_default="manual")
+    audit_sample_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -308,6 +323,27 @@ class JobItem(Base):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    # Why an evaluation has no result (a vanished call, an engine failure): never a silent gap.
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditSample(Base):
+    """Calls drawn at random (seeded, stratified by the current verdict) for blind review: the
+    labels nobody picked, on which a labs verdict may rest."""
+
+    __tablename__ = "audit_samples"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    metric_id: Mapped[int] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"), index=True)
+    metric_version_id: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    population: Mapped[int] = mapped_column(Integer)
+    strata: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    call_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    blind: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

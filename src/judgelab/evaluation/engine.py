@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgelab.calls.transcripts import render_text
-from judgelab.evaluation.sandbox import Limits, NestedJudge, run_custom_code
+from judgelab.evaluation.sandbox import Limits, NestedJudge, current, run_custom_code
 from judgelab.jsonutil import stable_hash
 from judgelab.judges.client import JudgeClient
 from judgelab.judges.types import ChatMessage, ChatRequest, ChatResponse, ProviderError
@@ -20,7 +20,7 @@ from judgelab.judges.verdict import Verdict, VerdictError, build_request, parse_
 from judgelab.metrics.definition import BINARY_EVAL_TYPES, MetricContent
 
 # Bump when the judge request or the verdict rules change: cached results then stop matching.
-JUDGE_PROTOCOL = "judge-v1"
+JUDGE_PROTOCOL = "judge-v2"
 NO_MODEL = (
     "no judge model configured: set JUDGELAB_MODEL to provider/model (for example openai/gpt-4.1-mini) "
     "or give the metric a `model`"
@@ -102,13 +102,25 @@ async def evaluate(
         out.error = NO_MODEL
         return out
 
+    # Nested judge calls are paid for in the open: at most this many LLM requests per evaluation,
+    # re-asks included, counted in the outcome's llm_calls and cost like the metric's own.
+    nested_budget = (limits or current().limits).nested_calls
+    nested_used = [0]
+
     async def nested(prompt: str, eval_type: str, enum_values: list[str] | None, transcript: str | None = None,
                      context: str | None = None) -> dict[str, Any]:
         if client is None:
             raise RuntimeError(NO_MODEL)
+        left = nested_budget - nested_used[0]
+        if left < 1:
+            raise RuntimeError(f"at most {nested_budget} nested judge requests per evaluation (JUDGELAB_SANDBOX_MAX_JUDGE_CALLS)")
         seen = call if transcript is None else {"transcript": transcript, "transcript_json": [],
                                                 "agent_description": context or "", "metadata": {}, "dynamic_variables": {}}
-        verdict = await _judge(client, model_name, prompt, eval_type, enum_values, seen, out)
+        before = out.llm_calls
+        try:
+            verdict = await _judge(client, model_name, prompt, eval_type, enum_values, seen, out, attempts=min(2, left))
+        finally:
+            nested_used[0] += max(1, out.llm_calls - before)
         if verdict is None:
             raise RuntimeError(out.error or "no verdict")
         return {"result": verdict.value, "explanation": verdict.explanation}
@@ -170,11 +182,11 @@ async def _trigger(
 
 async def _judge(
     client: JudgeClient, model: str, criterion: str, eval_type: str, enum_values: list[str] | None,
-    call: dict[str, Any], out: Outcome,
+    call: dict[str, Any], out: Outcome, *, attempts: int = 2,
 ) -> Verdict | None:
     """One judge question; an unusable answer is asked again once, saying what was wrong."""
     request = build_request(model=model, criterion=criterion, eval_type=eval_type, enum_values=enum_values, call=call)
-    for attempt in (1, 2):
+    for attempt in range(1, attempts + 1):
         try:
             response = await client.complete(request)
         except ProviderError as exc:
@@ -184,7 +196,7 @@ async def _judge(
         try:
             return parse_verdict(response.text, eval_type, enum_values)
         except VerdictError as exc:
-            if attempt == 2:
+            if attempt == attempts:
                 out.error = f"the model gave no valid verdict twice; last problem: {exc}"
                 out.extra["raw_answer"] = response.text[:2000]
                 return None

@@ -7,6 +7,7 @@ estimate over 100 000 calls reads no transcript into Python.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import CallFilters, apply_filters, get_call
 from judgelab.db.models import Agent, CallLog
+from judgelab.evaluation.sandbox import current as current_sandbox
 from judgelab.judges.pricing import cost_usd, price_table
 from judgelab.metrics.service import get_metric
 
@@ -22,6 +24,7 @@ CONFIRM_ABOVE = 100  # calls; more need an explicit confirmation
 CHARS_PER_TOKEN = 4
 OUTPUT_TOKENS_PER_VERDICT = 150
 SYSTEM_PROMPT_CHARS = 900  # the judge's fixed instructions (verdict.build_request)
+NESTED_CALL = re.compile(r"\b(judge|evaluate_llm_judge_metric)\s*\(")
 
 
 @dataclass
@@ -80,15 +83,25 @@ def estimate(
     for metric in metrics:
         version = metric.current
         model = version.model or default_model
-        if version.type == "custom_code":
-            notes.append(f"metric {metric.id} is custom_code: its nested judge calls, if any, are not counted")
-            continue
         per_call_fixed = SYSTEM_PROMPT_CHARS + len(version.description or "")
-        requests = n_calls
-        chars = transcript_chars + description_chars + n_calls * per_call_fixed
-        if version.evaluation_trigger != "always" and version.trigger_type != "custom_code":
-            requests *= 2  # the trigger question is asked first, on the same conversation
-            chars *= 2
+        whole = transcript_chars + description_chars + n_calls * per_call_fixed
+        asks = 1 if version.type == "llm_judge" else 0
+        if version.evaluation_trigger == "automatic" or (version.evaluation_trigger == "custom"
+                                                         and version.trigger_type == "llm_judge"):
+            asks += 1  # the trigger question is asked first, on the same conversation
+        code = (version.custom_code or "") if version.type == "custom_code" else ""
+        if version.evaluation_trigger == "custom" and version.trigger_type == "custom_code":
+            code += "\n" + (version.evaluation_trigger_custom_code or "")
+        nested = 0
+        if NESTED_CALL.search(code):
+            # Code may ask the judge up to the declared maximum per evaluation: priced at that bound.
+            nested = current_sandbox().limits.nested_calls
+            notes.append(f"metric {metric.id} runs code that asks the judge: counted at the maximum of {nested} "
+                         "nested requests per evaluation (JUDGELAB_SANDBOX_MAX_JUDGE_CALLS)")
+        if asks + nested == 0:
+            continue
+        requests = n_calls * (asks + nested)
+        chars = whole * (asks + nested)
         entry = by_model.setdefault(model, ModelCost(model, [], 0, 0, 0, 0.0))
         entry.metrics.append(metric.id)
         entry.requests += requests

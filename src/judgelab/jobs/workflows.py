@@ -17,10 +17,11 @@ import asyncio
 from typing import Any
 
 from dbos import DBOS, SetWorkflowID
+from sqlalchemy import func, select
 
-from judgelab.db.models import Job
+from judgelab.db.models import Job, JobItem
 from judgelab.db.types import utcnow
-from judgelab.evaluation.service import evaluate_one
+from judgelab.evaluation.service import evaluate_one, record_failure
 from judgelab.jobs import state
 from judgelab.jobs.service import over_budget
 
@@ -71,6 +72,10 @@ def _finish(job_id: str, outcomes: list[str]) -> str:
                 job.status, job.message = "stopped", budget
             else:
                 job.status, job.message = "completed", None
+            done = session.scalar(select(func.count()).select_from(JobItem).where(JobItem.job_id == job_id)) or 0
+            if job.status == "completed" and done < job.total:
+                # Never "completed" with a result missing: say how many and fail.
+                job.status, job.message = "failed", f"{job.total - done} of {job.total} evaluations have no result"
         job.finished_at = utcnow()
         return job.status
 
@@ -97,8 +102,10 @@ async def evaluate_step(job_id: str, project_id: int, call_id: int, metric_id: i
     try:
         item = await evaluate_one(rt.db, project_id, call_id, metric_id, rt.judges().client_for, model,
                                   version_id=version_id, force=force, job_id=job_id)
-    except Exception as exc:  # noqa: BLE001 - a vanished call or metric must not fail the chunk
-        return f"skipped: {type(exc).__name__}: {str(exc)[:300]}"
+    except Exception as exc:  # noqa: BLE001 - a vanished call or metric must not fail the chunk...
+        message = f"could not evaluate: {type(exc).__name__}: {str(exc)[:300]}"
+        # ...nor leave a silent gap: it becomes an explicit error, counted in the job's errors.
+        item = await asyncio.to_thread(record_failure, rt.db, project_id, job_id, call_id, metric_id, version_id, message)
     return item.outcome
 
 
