@@ -154,17 +154,23 @@ class Api:
         return dict(r.json())
 
 
-def make_key(db: Database, project: str) -> tuple[str, int]:
+def make_key(db: Database, project: str, *, admin: bool = False) -> tuple[str, int]:
     from judgelab.projects.service import create_api_key, get_or_create_project
 
     with db.session() as session:
         proj, _ = get_or_create_project(session, project)
-        return create_api_key(session, proj, name=f"{project} tests").key, proj.id
+        return create_api_key(session, proj, name=f"{project} tests", admin=admin).key, proj.id
 
 
 @pytest.fixture
 def api(app_client: TestClient, db: Database) -> Api:
     key, project_id = make_key(db, "acme")
+    return Api(app_client, key, project_id)
+
+
+@pytest.fixture
+def admin_api(app_client: TestClient, db: Database) -> Api:
+    key, project_id = make_key(db, "acme", admin=True)
     return Api(app_client, key, project_id)
 
 

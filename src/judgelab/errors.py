@@ -56,6 +56,12 @@ class Conflict(JudgelabError):
     status_code = 409
 
 
+class Forbidden(JudgelabError):
+    """The key is valid but may not do this (an admin-only act)."""
+
+    status_code = 403
+
+
 _UNION_TAG = re.compile(r"^(str|int|float|bool|none|bytes|list\[.*\]|dict\[.*\]|[a-z-]+\[.*\]|function-\w+|constrained-\w+)$")
 
 

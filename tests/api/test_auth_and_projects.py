@@ -32,7 +32,8 @@ def test_keys_are_stored_only_as_hashes(api: Api, db) -> None:
     assert all(len(r.key_hash) == 64 for r in rows)
 
 
-def test_projects_and_agents(api: Api) -> None:
+def test_projects_and_agents(admin_api: Api) -> None:
+    api = admin_api
     r = api.post("/api/v1/projects/", json={"name": "newco", "description": "d"})
     assert r.status_code == 201 and r.json()["api_key"].startswith("jl_")
     new_key = r.json()["api_key"]

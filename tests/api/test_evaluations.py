@@ -38,7 +38,13 @@ def test_estimate_counts_calls_tokens_and_money(api: Api, setup: dict[str, int])
 def test_triggers_code_metrics_and_unknown_prices(api: Api, setup: dict[str, int]) -> None:
     est = api.post(E, json={"metrics": [setup["judge"], setup["gated"], setup["code"]]}).json()
     assert est["calls"] == 6 and est["evaluations"] == 18 and est["llm_requests"] == 6 + 12
-    assert any("custom_code" in n for n in est["notes"])
+    assert est["notes"] == []  # code that never asks the judge costs nothing
+    # Code that asks the judge is priced at the declared maximum of nested requests (5 by default).
+    asks = api.metric("asks", type="custom_code", model="openai/gpt-4.1-mini", description="",
+                      custom_code="r = judge('polite?')\n_result = r['result']\n_explanation = ''")
+    est = api.post(E, json={"metrics": [asks["id"]]}).json()
+    assert est["llm_requests"] == 6 * 5 and est["cost_usd"] > 0
+    assert any("maximum of 5 nested requests" in n for n in est["notes"])
     est = api.post(E, json={"metrics": [setup["unpriced"]]}).json()
     assert est["cost_usd"] is None and any("no price known" in n for n in est["notes"])
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from judgelab import __version__, web
-from judgelab.api import calls, errors, evaluations, jobs, labs, metrics, projects, testsets
+from judgelab.api import calls, errors, evaluations, jobs, keys, labs, metrics, projects, testsets
 from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, TrailingSlash
 from judgelab.api.responses import FastJSON
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     for path in ("/mcp", "/mcp/"):
         app.add_route(path, app.state.mcp, include_in_schema=False)
     errors.install(app)
-    for module in (calls, metrics, testsets, projects, evaluations, jobs, labs):
+    for module in (calls, metrics, testsets, projects, keys, evaluations, jobs, labs):
         app.include_router(module.router)
     web.install(app)
 

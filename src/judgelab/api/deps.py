@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from judgelab.config import Settings
 from judgelab.db import Database
-from judgelab.errors import InvalidInput
+from judgelab.errors import Forbidden, InvalidInput
 from judgelab.projects.service import authenticate
 
 # Path ids outside 32 bits cannot exist (PostgreSQL integers); saying 404 beats a database error.
@@ -27,6 +27,12 @@ class Ctx:
     key_name: str
     settings: Settings
     db: Database
+    is_admin: bool = False
+
+    def require_admin(self, field: str, what: str) -> None:
+        if not self.is_admin:
+            raise Forbidden(field, f"only an admin key may {what} (the key `judgelab serve` printed first, or "
+                                   "`judgelab keys create --admin`)")
 
     def commit(self) -> None:
         self.session.commit()
@@ -70,13 +76,13 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
         raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     session = db.sessionmaker()
     try:
-        yield Ctx(session, found[0], found[1], request.app.state.settings, db)
+        yield Ctx(session, found[0], found[1], request.app.state.settings, db, found[2])
     finally:
         session.close()
 
 
-async def resolve_key(state: Any, key: str) -> tuple[int, str] | None:
-    """(project id, key name) for a live key, through the app's short-lived cache; None otherwise."""
+async def resolve_key(state: Any, key: str) -> tuple[int, str, bool] | None:
+    """(project id, key name, admin) for a live key, through the app's short-lived cache; None otherwise."""
     cache: KeyCache = state.key_cache
     found = cache.get(key)
     if found is None:
@@ -86,27 +92,31 @@ async def resolve_key(state: Any, key: str) -> tuple[int, str] | None:
     return found
 
 
-def _lookup(db: Database, key: str) -> tuple[int, str] | None:
+def _lookup(db: Database, key: str) -> tuple[int, str, bool] | None:
     with db.sessionmaker() as session:
         api_key = authenticate(session, key)
-        return None if api_key is None else (api_key.project_id, api_key.name or f"key:{api_key.prefix}")
+        return None if api_key is None else (api_key.project_id, api_key.name or f"key:{api_key.prefix}", api_key.is_admin)
 
 
 class KeyCache:
-    """Key -> (project id, key name) for a few seconds: revoking a key takes effect within `ttl`."""
+    """Key -> (project id, key name, admin) for a moment: a key revoked in another process stops
+    working within `ttl`; one revoked through this process is dropped at once (`clear`)."""
 
-    def __init__(self, ttl: float = 10.0, size: int = 1024) -> None:
+    def __init__(self, ttl: float = 1.0, size: int = 1024) -> None:
         self.ttl = ttl
         self.size = size
-        self._items: dict[str, tuple[float, tuple[int, str]]] = {}
+        self._items: dict[str, tuple[float, tuple[int, str, bool]]] = {}
 
-    def get(self, key: str) -> tuple[int, str] | None:
+    def clear(self) -> None:
+        self._items.clear()
+
+    def get(self, key: str) -> tuple[int, str, bool] | None:
         hit = self._items.get(key)
         if hit is None or hit[0] < time.monotonic():
             return None
         return hit[1]
 
-    def put(self, key: str, value: tuple[int, str]) -> None:
+    def put(self, key: str, value: tuple[int, str, bool]) -> None:
         if len(self._items) >= self.size:
             self._items.clear()
         self._items[key] = (time.monotonic() + self.ttl, value)

@@ -20,12 +20,14 @@ from judgelab.metrics.service import (
     update_metric,
     version_to_dict,
 )
+from judgelab.projects.service import check_model
 
 router = APIRouter(prefix="/test_framework/v1/metrics", tags=["metrics"])
 
 
 @router.post("/", status_code=201, summary="Create a metric (version 1)")
 def create(body: MetricCreate, ctx: CtxDep) -> FastJSON:
+    check_model(ctx.session, ctx.project_id, body.model, admin=ctx.is_admin)
     metric = create_metric(ctx.session, ctx.project_id, body)
     out = metric_to_dict(metric)
     ctx.commit()
@@ -50,6 +52,7 @@ def get(id: PathId, ctx: CtxDep) -> FastJSON:
 
 @router.patch("/{id}/", summary="Edit a metric; a change to its judged content makes a new version")
 def patch(id: PathId, body: MetricPatch, ctx: CtxDep) -> FastJSON:
+    check_model(ctx.session, ctx.project_id, body.model, admin=ctx.is_admin)
     metric, changed = update_metric(ctx.session, ctx.project_id, id, body)
     out = metric_to_dict(metric)
     ctx.commit()

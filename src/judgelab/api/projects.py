@@ -32,6 +32,8 @@ class ProjectPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: Annotated[str, Field(max_length=10_000)] | None = None
     daily_budget_usd: Annotated[float, Field(ge=0, le=1e9, description="money per UTC day for evaluation jobs; null: the server default")] | None = None
+    allowed_models: list[Annotated[str, Field(min_length=3, max_length=200)]] | None = Field(
+        default=None, max_length=100, description="admin keys only: the judge models (provider/model) this project may use; null: any")
 
 
 class AgentIn(BaseModel):
@@ -43,7 +45,7 @@ class AgentIn(BaseModel):
 
 def project_to_dict(p: Project) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "description": p.description, "daily_budget_usd": p.daily_budget_usd,
-            "created_at": p.created_at.isoformat()}
+            "allowed_models": p.allowed_models, "created_at": p.created_at.isoformat()}
 
 
 def agent_to_dict(a: Agent, num_calls: int | None = None) -> dict[str, Any]:
@@ -58,6 +60,8 @@ def agent_to_dict(a: Agent, num_calls: int | None = None) -> dict[str, Any]:
 
 @router.post("/api/v1/projects/", status_code=201, summary="Create a project; the answer holds its first API key, once")
 def create_project_endpoint(body: ProjectIn, ctx: CtxDep) -> FastJSON:
+    # Only admin keys: a project key making projects would also sidestep its project's budget.
+    ctx.require_admin("name", "create projects")
     project = create_project(ctx.session, body.name, body.description)
     new_key = create_api_key(ctx.session, project, name=f"created by {ctx.key_name}"[:200])
     out = {**project_to_dict(project), "api_key": new_key.key}
@@ -91,6 +95,9 @@ def patch_project(id: PathId, body: ProjectPatch, ctx: CtxDep) -> FastJSON:
         project.description = body.description
     if "daily_budget_usd" in body.model_fields_set:
         project.daily_budget_usd = body.daily_budget_usd
+    if "allowed_models" in body.model_fields_set:
+        ctx.require_admin("allowed_models", "change a project's allow-list of judge models")
+        project.allowed_models = body.allowed_models
     out = project_to_dict(project)
     ctx.commit()
     return FastJSON(out)

@@ -26,13 +26,18 @@ def serve(
         if count_keys(session) == 0:
             # A first start should be usable at once: make a project and a key, shown this one time.
             project, _ = get_or_create_project(session, "default")
-            new = create_api_key(session, project, name="first key")
+            new = create_api_key(session, project, name="first key", admin=True)
             console.print(
-                f"No API keys yet: created project [bold]{project.name}[/bold] and this key "
+                f"No API keys yet: created project [bold]{project.name}[/bold] and this admin key "
                 "(shown once, only its hash is stored):"
             )
             console.print(f"  [bold green]{new.key}[/bold green]")
     where = "PostgreSQL" if db.dialect == "postgresql" else f"SQLite at {settings.resolved_database_url[10:]}"
+    from judgelab.evaluation.sandbox import status as sandbox_status
+
+    console.print(f"judge model: {settings.model or 'none set (JUDGELAB_MODEL): evaluations will be refused until one is'}",
+                  highlight=False)
+    console.print(sandbox_status(), highlight=False)
     console.print(f"judgelab on http://{host}:{port}  (web UI at /, API docs at /docs, MCP at /mcp; database: {where}; "
                   "jobs run here too)")
     uvicorn.run(create_app(settings, db, run_jobs=True), host=host, port=port, log_level="info")

@@ -16,6 +16,7 @@ from judgelab.errors import Conflict, InvalidInput
 from judgelab.evaluation.engine import NO_MODEL
 from judgelab.evaluation.estimate import CONFIRM_ABOVE, Estimate, estimate
 from judgelab.jobs.service import create_evaluation_job
+from judgelab.projects.service import check_model
 
 MAX_CALLS_PER_JOB = 100_000
 
@@ -69,6 +70,8 @@ def submit_evaluation(
                      filters=filters if call_ids is None else None)
     if any(entry.model is None for entry in guess.by_model):
         raise InvalidInput("metrics", NO_MODEL, extra={"estimate": guess.as_dict()})
+    for entry in guess.by_model:  # the project's allow-list holds for the server's default model too
+        check_model(session, project_id, entry.model, admin=True, field="metrics")
     if len(calls) > CONFIRM_ABOVE and not confirm:
         raise Conflict(
             "confirm",

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from judgelab.db.models import Agent, ApiKey, Project
-from judgelab.errors import Conflict, InvalidInput, NotFound
+from judgelab.db.types import utcnow
+from judgelab.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 KEY_PREFIX = "jl_"
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; larger ones cannot exist
@@ -61,11 +62,13 @@ class NewKey:
     api_key: ApiKey
 
 
-def create_api_key(session: Session, project: Project, name: str = "") -> NewKey:
+def create_api_key(session: Session, project: Project, name: str = "", *, admin: bool = False) -> NewKey:
     if len(name or "") > 200:
         raise InvalidInput("name", f"is {len(name)} characters; the limit is 200")
+    if "\x00" in (name or ""):
+        raise InvalidInput("name", "contains a NUL character")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(project_id=project.id, name=name or "", prefix=key[:10], key_hash=hash_key(key))
+    row = ApiKey(project_id=project.id, name=name or "", prefix=key[:10], key_hash=hash_key(key), is_admin=admin)
     session.add(row)
     session.flush()
     return NewKey(key, row)
@@ -76,6 +79,47 @@ def authenticate(session: Session, key: str) -> ApiKey | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def key_to_dict(key: ApiKey) -> dict[str, object]:
+    return {"id": key.id, "project": key.project_id, "name": key.name, "prefix": key.prefix, "admin": key.is_admin,
+            "created_at": key.created_at.isoformat(), "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+
+
+def list_keys(session: Session, project_id: int, *, admin: bool) -> list[ApiKey]:
+    """A project's keys; an admin key sees every project's."""
+    stmt = select(ApiKey).order_by(ApiKey.id)
+    if not admin:
+        stmt = stmt.where(ApiKey.project_id == project_id)
+    return list(session.scalars(stmt).all())
+
+
+def revoke_key(session: Session, project_id: int, key_id: int, *, admin: bool) -> ApiKey:
+    row = session.get(ApiKey, key_id) if 1 <= key_id <= MAX_ID else None
+    if row is None or (not admin and row.project_id != project_id):
+        raise NotFound("id", f"no API key with id {key_id} in this project")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def is_local_file_model(model: str) -> bool:
+    """`local/<path>.gguf` (a file on the server's disk), as opposed to a named local model."""
+    provider, _, name = model.partition("/")
+    return provider == "local" and ("/" in name or name.endswith(".gguf") or name.startswith("."))
+
+
+def check_model(session: Session, project_id: int, model: str | None, *, admin: bool, field: str = "model") -> None:
+    """A judge model this project may use: on its allow-list when it has one; a local model file
+    only for admin keys (it names a path on the server)."""
+    if not model:
+        return
+    if is_local_file_model(model) and not admin:
+        raise Forbidden(field, f"{model!r} names a model file on the server: only an admin key may choose one")
+    project = session.get(Project, project_id)
+    allowed = project.allowed_models if project is not None else None
+    if allowed is not None and model not in allowed:
+        raise InvalidInput(field, f"{model!r} is not on this project's allow-list of judge models ({', '.join(allowed) or 'empty'})")
 
 
 def count_keys(session: Session) -> int:
