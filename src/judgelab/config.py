@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     sandbox_scratch_total_mb: int = Field(default=64, ge=1, le=65536, description="scratch space of all sandboxes together")
     sandbox_max_judge_calls: int = Field(default=5, ge=0, le=1000,
                                          description="LLM requests nested judge() calls may make per evaluation, re-asks included")
+    # The web UI behind a TLS-terminating proxy: trust its X-Forwarded-Proto / X-Forwarded-For.
+    trust_proxy: bool = Field(default=False, description="read X-Forwarded-Proto and X-Forwarded-For from a proxy in front")
+    login_failures_per_minute: int = Field(default=10, ge=1, le=10_000, description="failed web logins per client address per minute")
     # Limits on what one call may hold. The transcript limit keeps PostgreSQL's tsvector (1 MB cap)
     # and a judge's context window in reach; the others stop a single request from exhausting memory.
     max_transcript_chars: int = 500_000

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from judgelab import __version__, web
 from judgelab.api import calls, errors, evaluations, jobs, keys, labs, metrics, projects, testsets
 from judgelab.api.deps import KeyCache
-from judgelab.api.middleware import BodyLimit, TrailingSlash
+from judgelab.api.middleware import BodyLimit, JsonGuard, SecurityHeaders, TrailingSlash
 from judgelab.api.responses import FastJSON
 from judgelab.config import Settings, get_settings
 from judgelab.db import Database, open_database
@@ -57,11 +57,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.settings = settings
     app.state.db = db
     app.state.key_cache = KeyCache()
+    from judgelab.web.auth import LoginLimiter
+
+    app.state.login_limiter = LoginLimiter()
     app.state.runtime = None  # the job runtime, when this process runs one (`judgelab serve`)
     app.state.mcp = McpEndpoint(app)
     for path in ("/mcp", "/mcp/"):
         app.add_route(path, app.state.mcp, include_in_schema=False)
     errors.install(app)
+    errors.document(app)
     for module in (calls, metrics, testsets, projects, keys, evaluations, jobs, labs):
         app.include_router(module.router)
     web.install(app)
@@ -73,6 +77,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__, "database": database.dialect}
 
+    app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, default_limit=DEFAULT_BODY_LIMIT, import_limit=settings.max_import_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(TrailingSlash)
     return app

@@ -26,6 +26,85 @@ def _field_of(loc: tuple[Any, ...]) -> tuple[str, str]:
     return where, field_path(parts)
 
 
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["detail", "errors"],
+    "properties": {
+        "detail": {"type": "string", "description": "what is wrong, naming the field"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["message"],
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                           "location": {"type": "string"}, "line": {"type": "integer"}}}},
+    },
+    "additionalProperties": True,  # some refusals carry more (a cost guard's estimate)
+}
+_DOCUMENTED = {
+    "400": "a value the service rejects (the field is named)", "401": "no API key, or an unknown or revoked one",
+    "403": "the key may not do this (an admin-only act)", "404": "no such object in this project",
+    "405": "the path does not take this method", "409": "a duplicate, or a state that forbids the act",
+    "413": "the request body is over the size limit", "422": "a body or parameter of the wrong shape",
+}
+_BOUNDS = {"page_size": {"minimum": 1, "maximum": 200}, "page": {"minimum": 1, "maximum": 10_000_000}}
+
+
+def document(app: FastAPI) -> None:
+    """The OpenAPI schema tells the truth: every operation lists the error answers it may give,
+    all in the one shape `{"detail", "errors"}`, and paging parameters carry their bounds."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for path, item in schema.get("paths", {}).items():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for code, why in _DOCUMENTED.items():
+                    if code == "401" and path == "/healthz":
+                        continue
+                    responses[code] = {"description": why, **ref}
+                for param in operation.get("parameters", []):
+                    if param.get("name") in _BOUNDS and param.get("in") == "query":
+                        inner = param.setdefault("schema", {})
+                        options = inner.get("anyOf")
+                        target = next((o for o in options if o.get("type") == "integer"), inner) if options else inner
+                        target.update(_BOUNDS[param["name"]])
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _flat(routes: Any) -> Any:
+    """Every route, through included routers (FastAPI keeps those as objects of their own)."""
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            yield from _flat(inner)
+        else:
+            yield route
+
+
+def _other_methods(request: Request) -> list[str]:
+    """Methods a static path (no parameters) takes, when the request's method is not one of them:
+    GET on a POST-only path is a 405, not a 422 from a parameterised sibling path."""
+    from starlette.routing import Match
+
+    allowed: set[str] = set()
+    for route in _flat(request.app.routes):
+        path = getattr(route, "path", "")
+        if "{" in path or not hasattr(route, "methods"):
+            continue
+        match, _ = route.matches({**request.scope, "method": next(iter(route.methods or {"GET"}))})
+        if match == Match.FULL:
+            allowed |= set(route.methods or ())
+    return sorted(allowed) if allowed and request.method not in allowed else []
+
+
 def install(app: FastAPI) -> None:
     from judgelab.web.common import BadCsrf, LoginRequired, html_error, is_ui_path
 
@@ -43,6 +122,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if methods := _other_methods(request):
+            return JSONResponse(_body("method not allowed on this endpoint; see /docs for the API"), status_code=405,
+                                headers={"Allow": ", ".join(methods)})
         if is_ui_path(request.url.path):
             return html_error(request, StarletteHTTPException(400, "; ".join(
                 f"{'.'.join(map(str, e.get('loc', ())[1:]))}: {e.get('msg')}" for e in exc.errors()[:3])))

@@ -61,6 +61,8 @@ def create_metric(session: Session, project_id: int, body: MetricCreate) -> Metr
     name = body.name.strip()
     if not name:
         raise InvalidInput("name", "must not be blank")
+    if "\x00" in name:
+        raise InvalidInput("name", "contains a NUL character (\\u0000), which cannot be stored")
     content = validate(MetricContent(**body.model_dump(include=set(MetricContent.names()))))
     _check_name_free(session, project_id, name)
     _check_reads(session, project_id, name, content, None)
@@ -99,6 +101,8 @@ def update_metric(session: Session, project_id: int, metric_id: int, body: Metri
         name = (sent.pop("name") or "").strip()
         if not name:
             raise InvalidInput("name", "must not be blank")
+        if "\x00" in name:
+            raise InvalidInput("name", "contains a NUL character (\\u0000), which cannot be stored")
         _check_name_free(session, project_id, name, except_id=metric.id)
         metric.name = name
     if "agent" in sent:

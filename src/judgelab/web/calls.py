@@ -34,10 +34,11 @@ def _when(value: str | None, field: str) -> datetime | None:
 @router.get("/calls")
 def calls_page(request: Request, ctx: Web, search: str = "", agent: str = "", since: str = "", until: str = "",
                page: int = 1) -> Response:
-    agent_id = int(agent) if agent.isdigit() else None
+    if not 1 <= page <= 10_000_000:  # beyond any real page, and beyond what PostgreSQL's OFFSET takes
+        raise InvalidInput("page", f"must be a page number from 1 to 10000000 (got {page})")
+    agent_id = int(agent) if agent.isdigit() and int(agent) <= 2**31 - 1 else None
     filters = CallFilters(agent_id=agent_id, search=search.strip() or None, timestamp_gte=_when(since, "since"),
                           timestamp_lte=_when(until, "until"))
-    page = max(1, page)
     total = count_calls(ctx.session, ctx.project_id, filters)
     rows = list_call_dicts(ctx.session, ctx.project_id, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     agents = ctx.session.execute(select(Agent.id, Agent.name).where(Agent.project_id == ctx.project_id)
