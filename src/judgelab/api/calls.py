@@ -152,7 +152,10 @@ def _import_text(ctx: Ctx, text: str, default_agent: int | str | None) -> Upsert
     return outcome
 
 
-@router.get("/api/v1/call-logs/export/", summary="Export calls as JSONL that imports back unchanged")
+@router.get("/api/v1/call-logs/export/", summary="Export calls as JSONL that imports back unchanged",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                             "description": "one call per line, in the observe payload's shape"}})
 def export_calls(
     ctx: CtxDep,
     agent: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
