@@ -17,6 +17,7 @@ and where its scratch directory is. The conversation with the child is the same 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -116,34 +117,48 @@ class BwrapBackend:
 
     @functools.cached_property
     def _binds(self) -> list[str]:
-        """Read-only binds of the interpreter, its standard library and the shared libraries they link."""
+        """Read-only binds of the interpreter, its standard library and the shared libraries they link.
+
+        A bind mount costs about half a millisecond, and file-by-file this took ~90 of them. So once
+        per process the allowed C modules and the system libraries are copied into a private
+        directory (mode 0700 above them: no other user can swap a file in) and bound as a few
+        directories instead."""
         python = _interpreter()
         stdlib = _stdlib_dirs()
-        files = {python}
+        image = Path(tempfile.mkdtemp(prefix="judgelab-sandbox-runtime-"))
+        atexit.register(shutil.rmtree, image, ignore_errors=True)
         elves = [python]
-        for lib in stdlib:
-            dynload = Path(lib) / "lib-dynload"
-            if dynload.is_dir():
-                elves += [str(p) for p in dynload.glob("*.so") if p.name.split(".")[0] not in WITHHELD]
-        for elf in elves:
-            files.update(_linked(elf))
         args: list[str] = []
-        for lib in stdlib:
+        for n, lib in enumerate(stdlib):
             args += ["--ro-bind", lib, lib]
             for hidden in ("site-packages", "dist-packages"):  # installed packages stay outside
                 if (Path(lib) / hidden).is_dir():
                     args += ["--tmpfs", str(Path(lib) / hidden)]
             dynload = Path(lib) / "lib-dynload"
             if dynload.is_dir():
-                args += ["--tmpfs", str(dynload)]
+                copy = image / f"dynload-{n}"
+                copy.mkdir(mode=0o755)
                 for so in sorted(dynload.glob("*.so")):
                     if so.name.split(".")[0] not in WITHHELD:
-                        args += ["--ro-bind", str(so), str(so)]
-        for f in sorted(files):
-            args += ["--ro-bind", f, f]
-            real = os.path.realpath(f)
-            if real != f:
-                args += ["--ro-bind", real, real]
+                        shutil.copy2(so, copy / so.name)
+                        elves.append(str(so))
+                args += ["--ro-bind", str(copy), str(dynload)]
+        linked: set[str] = set()
+        for elf in elves:
+            linked.update(_linked(elf))
+        inside_runtime = [f for f in linked if any(f.startswith(p) for p in (sys.base_prefix, sys.prefix))]
+        by_dir: dict[str, list[str]] = {}
+        for f in sorted(linked - set(inside_runtime)):
+            by_dir.setdefault(os.path.dirname(f), []).append(f)
+        for n, (folder, found) in enumerate(sorted(by_dir.items())):
+            copy = image / f"libs-{n}"
+            copy.mkdir(mode=0o755)
+            for f in found:
+                shutil.copy2(os.path.realpath(f), copy / os.path.basename(f))
+            args += ["--ro-bind", str(copy), folder]
+        for f in sorted({python, *inside_runtime}):
+            args += ["--ro-bind", os.path.realpath(f), f]
+        image.chmod(0o711)  # bwrap (root outside) traverses it; nobody can list or write it
         return args
 
     def launch(self, scratch_bytes: int) -> Launch:
