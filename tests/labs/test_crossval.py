@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from typing import Any
 
 from judgelab.labs.crossval import FOLDS, folds
@@ -65,12 +67,19 @@ def test_a_small_labelled_set_is_cross_validated(api: Api, start_runtime: Runtim
     assert held["baseline"]["num_total"] == held["proposal"]["num_total"] == run["verdict"]["n"] == 9
     # Every paraphrase was fixed by a prompt made without its own label (the rules carry the reviewers' reason).
     assert held["baseline"]["num_correct"] == 6 and held["proposal"]["num_correct"] == 9
-    # 3 of 9 fixed, none broken: a real gain whose interval still touches zero at n = 9, said plainly.
-    assert run["verdict"]["gain"] == 1 / 3 and run["verdict"]["low"] >= 0
-    assert run["verdict"]["verdict"] in ("improved", "not significant")
+    # 3 of 9 fixed, none broken: exact one-sided p = 1/8, not significant at n = 9, said plainly, with what
+    # to label next; and never more than a procedure estimate without random-audit labels.
+    v = run["verdict"]
+    assert (v["gain"], v["fixed"], v["broken"], v["p"]) == (1 / 3, 3, 0, 0.125)
+    assert v["verdict"] == "not significant" and "cross-validation" in v["evidence"]
+    assert v["next_step"]["action"] == "audit_sample" and v["next_step"]["size"] >= 12
+    # Every fold gained the same third, so the corrected interval has no width: reported as such.
+    assert v["procedure_interval"]["method"].startswith("Nadeau-Bengio")
+    assert v["procedure_interval"]["low"] == pytest.approx(1 / 3) == v["procedure_interval"]["high"]
     assert "repeat(s)" in run["validation"] and not run["validation"].startswith("repeated 3-fold cross-validation, 0")
     assert run["progress"]["judge_calls"] <= run["progress"]["judge_budget"] == 100
-    assert run["progress"]["rewriter_calls"] <= 2
-    assert sum(run["fold_choices"].values()) % 3 == 0 and run["fold_choices"].get("rules from reasons")  # whole repeats
+    assert run["progress"]["rewriter_calls"] <= run["progress"]["rewriter_budget"] == 4
+    # The folds get the rewriter, as the final step does (budget: 3 folds + 1); one repeat is all it covers.
+    assert run["fold_choices"] == {"critique and edit": 3} and "1 repeat(s)" in run["validation"]
     assert run["held_out_items"] == []  # every label was held out once per repeat
     assert "paraphrase" in run["improved_metric_description"].lower() or PARAPHRASE_RULE.strip() in run["improved_metric_description"]

@@ -100,8 +100,8 @@ def test_the_labs_loop_end_to_end(api: Api, start_runtime: RuntimeFactory, fake_
     held = run["scores"]["held_out"]
     assert held["proposal"]["num_total"] == held["baseline"]["num_total"] == run["split"]["held_out"] == 6
     assert held["baseline"]["kappa"]["n"] == 6 and held["proposal"]["accuracy"]["low"] is not None
-    assert run["verdict"]["verdict"] in ("improved", "not significant") and run["verdict"]["n"] == 6
-    assert run["noise_floor"] == 0.0
+    assert run["verdict"]["n"] == 6 and run["verdict"]["broken"] == 0
+    assert run["noise_floor"] == 0.0 and run["determinism"]["measured_on"] == 4  # measured once, on 4 requests
     assert run["progress"]["judge_calls"] <= run["progress"]["judge_budget"] == 100
     assert run["progress"]["rewriter_calls"] == 1
     # The split never leaks: no held-out conversation reached the rewriter.
@@ -112,6 +112,10 @@ def test_the_labs_loop_end_to_end(api: Api, start_runtime: RuntimeFactory, fake_
     # The strict prompt gets exactly the held-out paraphrases wrong; the proposal gets none wrong.
     held_paraphrases = sum(ref.startswith("ref-p") for ref in held_refs)
     assert held["baseline"]["num_correct"] == 6 - held_paraphrases and held["proposal"]["num_correct"] == 6
+    # Every fix is a paraphrase; with no random-audit labels the best this can say is "promising".
+    assert run["verdict"]["fixed"] == held_paraphrases and held_paraphrases >= 1
+    expected = "promising, unverified" if held_paraphrases >= 5 else "not significant"  # exact p = 2^-fixed <= 0.05
+    assert run["verdict"]["verdict"] == expected and run["verdict"]["p"] == 0.5 ** held_paraphrases
     assert sum(ref.startswith("ref-n") for ref in held_refs) == 2  # stratified: a third of each label
     rewriter_prompts = [b["messages"][1]["content"] for b in fake_model.stats.bodies
                         if b["messages"][0]["content"] == REWRITER_SYSTEM]
@@ -390,12 +394,12 @@ def test_a_run_claimed_before_a_crash_is_handed_to_dbos_on_restart(
     assert _poll(api, progress_id)["status"] == "completed"
 
 
-def _schedule_setup(api: Api, db: Any) -> int:
+def _schedule_setup(api: Api, db: Any, paraphrases: int = 12) -> int:
     from tests.conftest import add_result
 
     agent = api.agent()
     metric = api.metric("confirms before booking", eval_type="binary_workflow_adherence", description=STRICT)["id"]
-    for i in range(12):
+    for i in range(paraphrases):
         c = api.call(agent, f"sp{i}", f"Book flight ref-s{i}? Sure, go ahead")["id"]
         add_result(db, c, metric, False, "no explicit yes")
         _vote(api, c, metric, vote="disagree", expected_value=True, feedback="a paraphrased confirmation counts as yes")
@@ -406,6 +410,32 @@ def _schedule_setup(api: Api, db: Any) -> int:
     return metric
 
 
+def audited(api: Api, db: Any, metric: int, paraphrases: int = 6, nones: int = 4) -> dict[str, Any]:
+    """Calls nobody labelled, drawn by a random audit and labelled blind (source random_audit)."""
+    from tests.conftest import add_result
+
+    agent = api.agent("audited")
+    kinds = {}
+    for i in range(paraphrases):
+        c = api.call(agent, f"ap{i}", f"Book flight ref-a{i}? Sure, go ahead")["id"]
+        add_result(db, c, metric, False, "no explicit yes")
+        kinds[c] = "paraphrase"
+    for i in range(nones):
+        c = api.call(agent, f"an{i}", f"I booked flight ref-b{i} for you")["id"]
+        add_result(db, c, metric, False, "nothing asked")
+        kinds[c] = "none"
+    sample = api.post(f"/api/v1/metrics/{metric}/audit_sample/", json={"size": paraphrases + nones, "seed": 7}).json()
+    assert sample["size"] == paraphrases + nones and all("verdict" not in c for c in sample["calls"])  # blind
+    for entry in sample["calls"]:
+        c = entry["call_log_id"]
+        if kinds[c] == "paraphrase":
+            _vote(api, c, metric, vote="disagree", expected_value=True, feedback="go ahead is a yes",
+                  source="random_audit", audit_sample_id=sample["id"])
+        else:
+            _vote(api, c, metric, vote="agree", feedback="right", source="random_audit", audit_sample_id=sample["id"])
+    return dict(sample)
+
+
 def test_a_schedule_runs_labs_on_new_feedback_and_auto_applies_only_when_improved(
     api: Api, db: Any, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
 ) -> None:
@@ -413,6 +443,7 @@ def test_a_schedule_runs_labs_on_new_feedback_and_auto_applies_only_when_improve
 
     fake_model.rule = model
     metric = _schedule_setup(api, db)
+    audited(api, db, metric)
     bad = api.put(f"/api/v1/metrics/{metric}/labs_schedule/", json={"enabled": True, "min_new_feedback": 0})
     assert bad.status_code == 422
     r = api.put(f"/api/v1/metrics/{metric}/labs_schedule/", json={"enabled": True, "auto_apply": True, "min_new_feedback": 6})
@@ -428,6 +459,9 @@ def test_a_schedule_runs_labs_on_new_feedback_and_auto_applies_only_when_improve
     run = _poll(api, started[0])
     assert run["status"] == "completed" and run["scheduled"] is True
     assert run["verdict"]["verdict"] == "improved", run["verdict"]
+    # On the 10 audit labels: the 6 paraphrases fixed, nothing broken (exact p = 1/64).
+    assert (run["verdict"]["fixed"], run["verdict"]["broken"], run["verdict"]["p"]) == (6, 0, 1 / 64)
+    assert run["verdict"]["evidence"].startswith("random audit") and run["split"]["audit"] == 10
     assert run["applied"] is True and run["auto_apply"].startswith("applied as version 2")
     current = api.get(f"/test_framework/v1/metrics/{metric}/").json()
     assert current["version"] == 2 and "paraphrase" in current["description"].lower()
@@ -450,4 +484,23 @@ def test_a_read_only_schedule_leaves_the_proposal_for_review(
         started = due_runs(s)
     run = _poll(api, started[0])
     assert run["status"] == "completed" and run["applied"] is False and "auto_apply" not in run
+    assert api.get(f"/test_framework/v1/metrics/{metric}/").json()["version"] == 1
+
+
+def test_auto_apply_never_acts_without_random_audit_evidence(
+    api: Api, db: Any, start_runtime: RuntimeFactory, fake_model: FakeOpenAIServer, settings: Any
+) -> None:
+    from judgelab.labs.schedule import due_runs
+
+    fake_model.rule = model
+    metric = _schedule_setup(api, db, paraphrases=24)  # 30 error-driven labels, no audit
+    api.put(f"/api/v1/metrics/{metric}/labs_schedule/", json={"enabled": True, "auto_apply": True})
+    start_runtime(settings)
+    with db.session() as s:
+        started = due_runs(s)
+    run = _poll(api, started[0])
+    assert run["verdict"]["verdict"] == "promising, unverified", run["verdict"]
+    assert run["verdict"]["learning_verdict"] == "improved" and run["verdict"]["next_step"]["action"] == "audit_sample"
+    assert run["verdict"]["fixed"] == 8 and run["verdict"]["broken"] == 0 and run["verdict"]["p"] == 0.5 ** 8
+    assert run["applied"] is False and run["auto_apply"].startswith("not applied")
     assert api.get(f"/test_framework/v1/metrics/{metric}/").json()["version"] == 1

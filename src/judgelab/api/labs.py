@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from judgelab.api.deps import CtxDep, PathId
 from judgelab.api.responses import FastJSON
 from judgelab.errors import InvalidInput
+from judgelab.labs.audit import draw_sample, get_sample, sample_dict
 from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
@@ -54,7 +55,9 @@ class ProcessFeedbacksIn(BaseModel):
     skip_evaluation: bool = Field(default=False, description="propose without running the judge (the proposal is unscored)")
     simplified_prompt: Annotated[str, Field(max_length=50_000)] | None = Field(default=None, description="the starting point")
     max_judge_calls: int = Field(default=DEFAULT_JUDGE_CALLS, ge=10, le=5000, description="judge-call budget of the run")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="fixes the split")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1,
+                             description="the split's seed; fixed per metric (default: the metric's, 0 at first), and "
+                                         "changing it is recorded on the metric")
     generators: list[str] | None = Field(default=None, max_length=4,
                                          description="candidate generators to use: rewrite, rules, few-shot, trigger (default: all; [] with simplified_prompt scores that prompt alone)")
 
@@ -167,18 +170,47 @@ def conversion_endpoint(conversion_id: Annotated[str, Path(min_length=1, max_len
     return FastJSON(run_dict(get_run(ctx.session, ctx.project_id, conversion_id, field="conversion_id")))
 
 
+class RunReviewsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirm: bool = Field(default=False, description="required when more than 100 calls would be judged")
+
+
 @router.post("/test_framework/v1/metrics/{id}/run_reviews/", status_code=202,
              summary="Re-score a metric on its labelled calls (after a PATCH), as a job with a progress id")
-def run_reviews_endpoint(request: Request, id: PathId, ctx: CtxDep) -> FastJSON:
+def run_reviews_endpoint(request: Request, id: PathId, ctx: CtxDep, body: RunReviewsIn | None = None) -> FastJSON:
     """The platform's name for validating the current version on the labelled calls alone: follow it at
-    process_feedbacks_progress or /api/v1/validations/{id}/."""
-    run = start_validation(ctx.session, ctx.project_id, id, description=None, sample=0, confirm=True,
-                           max_judge_calls=5000, default_model=ctx.settings.model)
+    process_feedbacks_progress or /api/v1/validations/{id}/. Above 100 calls the cost guard asks for
+    `"confirm": true` (a 409 with the estimate)."""
+    run = start_validation(ctx.session, ctx.project_id, id, description=None, sample=0,
+                           confirm=bool(body and body.confirm), max_judge_calls=5000, default_model=ctx.settings.model)
     ctx.commit()
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:
         runtime.wake()
     return FastJSON({"progress_id": run.id, "validation_id": run.id}, status_code=202)
+
+
+class AuditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(ge=1, le=500, description="calls to draw")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="default: a random seed, recorded")
+    blind: bool = Field(default=True, description="hide the judge's verdict until the call is labelled")
+
+
+@router.post("/api/v1/metrics/{id}/audit_sample/", status_code=201,
+             summary="Draw unlabelled calls at random (stratified by verdict, seeded, recorded) for blind review")
+def audit_sample_endpoint(id: PathId, body: AuditIn, ctx: CtxDep) -> FastJSON:
+    sample = draw_sample(ctx.session, ctx.project_id, id, body.size, seed=body.seed, blind=body.blind,
+                         created_by=ctx.key_name)
+    out = sample_dict(ctx.session, sample, get_metric(ctx.session, ctx.project_id, id))
+    ctx.commit()
+    return FastJSON(out, status_code=201)
+
+
+@router.get("/api/v1/audit_samples/{id}/", summary="An audit sample: its calls, and which are labelled")
+def audit_sample_get(id: PathId, ctx: CtxDep) -> FastJSON:
+    sample = get_sample(ctx.session, ctx.project_id, id)
+    return FastJSON(sample_dict(ctx.session, sample, get_metric(ctx.session, ctx.project_id, sample.metric_id)))
 
 
 class ScheduleIn(BaseModel):

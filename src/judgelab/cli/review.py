@@ -133,7 +133,8 @@ def _review(client: Client, metric_id: int, reviewer: str | None, limit: int, *,
         if vote == "disagree":
             reason = Prompt.ask("Why? Cite the moment (e.g. 'at 02:15 the customer ...')")
             expected = _ask_expected(metric)
-        out = client.mark_metric_vote(call["id"], metric_id, vote, feedback=reason, expected_value=expected, reviewer=reviewer)
+        out = client.mark_metric_vote(call["id"], metric_id, vote, feedback=reason, expected_value=expected, reviewer=reviewer,
+                                     source="review_queue")
         for warning in out.get("warnings") or []:
             console.print(f"  [yellow]note[/yellow]: {warning}", highlight=False)
         progress = client.get_feedback(metric_id, page_size=1)["progress"]

@@ -144,11 +144,19 @@ class _Endpoints(Generic[R]):
 
     # feedback and test sets
     def mark_metric_vote(self, call_id: int, metric_id: int, vote: str, *, feedback: str = "",
-                         expected_value: Any = None, reviewer: str | None = None) -> R:
-        """`vote` is agree or disagree; say why in `feedback` and give `expected_value` when you disagree."""
-        body = _clean({"metric_id": metric_id, "vote": vote, "feedback": feedback,
-                       "expected_value": expected_value, "reviewer": reviewer})
+                         expected_value: Any = None, reviewer: str | None = None, source: str | None = None,
+                         audit_sample_id: int | None = None) -> R:
+        """`vote` is agree or disagree; say why in `feedback` and give `expected_value` when you disagree.
+        `source` says how the call was picked (review_queue, random_audit, validation_flip, test_set, manual)."""
+        body = _clean({"metric_id": metric_id, "vote": vote, "feedback": feedback, "expected_value": expected_value,
+                       "reviewer": reviewer, "source": source, "audit_sample_id": audit_sample_id})
         return self._send("POST", f"/observability/v1/call-logs/{call_id}/mark_metric_vote/", json=body)
+
+    def audit_sample(self, metric_id: int, size: int, *, seed: int | None = None, blind: bool = True) -> R:
+        """Draw `size` unlabelled calls at random (stratified by the current verdict) for blind review:
+        the labels a labs verdict of `improved` rests on."""
+        return self._send("POST", f"/api/v1/metrics/{metric_id}/audit_sample/",
+                          json=_clean({"size": size, "seed": seed, "blind": blind}))
 
     def create_test_set_from_call_log(self, body: Mapping[str, Any]) -> R:
         return self._send("POST", "/test_framework/test-sets/create_from_call_log/", json=dict(body))

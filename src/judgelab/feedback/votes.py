@@ -18,6 +18,9 @@ from judgelab.metrics.definition import BINARY_EVAL_TYPES
 from judgelab.metrics.service import get_metric
 
 LABS_MIN_FEEDBACK = 6
+# Where a label came from. Only random_audit labels were picked by nobody: they alone can show how a
+# prompt does on the calls it will judge next; the others are for learning.
+SOURCES = ("review_queue", "random_audit", "validation_flip", "test_set", "manual")
 _MOMENT = re.compile(r"\b\d{1,2}:\d{2}\b|[\"“'‘].{4,}?[\"”'’]|\bturn\b|\bsaid\b|\basked\b", re.IGNORECASE)
 
 
@@ -30,6 +33,10 @@ class VoteIn(BaseModel):
     feedback: Annotated[str, Field(max_length=20_000)] = ""
     expected_value: Any = Field(default=None, description='JSON or a JSON string: true, 5, "existing_customer"; "N/A" for not applicable')
     reviewer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    source: str | None = Field(default=None, description="where the call came from: review_queue, random_audit, "
+                               "validation_flip, test_set or manual (default)")
+    audit_sample_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None, description="the random audit sample the call was drawn in (source random_audit)")
 
 
 def _vote_word(body: VoteIn) -> str:
@@ -84,6 +91,10 @@ def mark_vote(session: Session, project_id: int, call_id: int, body: VoteIn, rev
     if "\x00" in body.feedback:
         raise InvalidInput("feedback", "contains a NUL character (\\u0000), which cannot be stored")
     reviewer = (body.reviewer or reviewer).strip() or reviewer
+    source, audit_id = _source(session, project_id, metric.id, call.id, body)
+    if vote == "agree" and not has_expected and result is not None and result.error is None and result.value is None:
+        # Agreeing with an N/A result says "N/A is right": that is a label, recorded as one.
+        has_expected, expected = True, None
 
     now = utcnow()
     session.execute(
@@ -109,11 +120,34 @@ def mark_vote(session: Session, project_id: int, call_id: int, body: VoteIn, rev
         expected_value=expected,
         result_value=result.value if result and result.error is None else None,
         is_current=True,
+        source=source,
+        audit_sample_id=audit_id,
         created_at=now,
     )
     session.add(fb)
     session.flush()
     return fb, feedback_warnings(vote, body.feedback, has_expected, result is not None)
+
+
+def _source(session: Session, project_id: int, metric_id: int, call_id: int, body: VoteIn) -> tuple[str, int | None]:
+    """The vote's source, checked: a random_audit label must be on a call its audit sample drew."""
+    source = (body.source or ("random_audit" if body.audit_sample_id else "manual")).strip()
+    if source not in SOURCES:
+        raise InvalidInput("source", f"expected one of {', '.join(SOURCES)}, got {source!r}")
+    if source != "random_audit":
+        if body.audit_sample_id is not None:
+            raise InvalidInput("audit_sample_id", "only a random_audit vote belongs to an audit sample")
+        return source, None
+    from judgelab.db.models import AuditSample
+
+    samples = session.scalars(select(AuditSample).where(AuditSample.project_id == project_id,
+                                                        AuditSample.metric_id == metric_id)
+                              .order_by(AuditSample.id.desc())).all()
+    for sample in samples:
+        if (body.audit_sample_id is None or sample.id == body.audit_sample_id) and call_id in sample.call_ids:
+            return source, sample.id
+    raise InvalidInput("source", "random_audit is for calls drawn by an audit sample of this metric "
+                                 "(POST /api/v1/metrics/{id}/audit_sample/); this call was not")
 
 
 def feedback_to_dict(fb: Feedback, eval_type: str) -> dict[str, Any]:
@@ -133,6 +167,8 @@ def feedback_to_dict(fb: Feedback, eval_type: str) -> dict[str, Any]:
         "result_value": fb.result_value,
         "label_known": known,
         "label": label,
+        "source": fb.source,
+        "audit_sample_id": fb.audit_sample_id,
         "is_current": fb.is_current,
         "created_at": fb.created_at.isoformat(),
         "superseded_at": fb.superseded_at.isoformat() if fb.superseded_at else None,
@@ -159,6 +195,16 @@ def feedback_progress(session: Session, metric: Metric) -> dict[str, Any]:
             values[str(label)] = values.get(str(label), 0) + 1
     expected = {**counts, "values": values}
     total = len(rows)
+    # What labs can use: votes with a known label and test-set items with an expected value (a
+    # disagree on a non-binary result without an expected value says only "not this").
+    from judgelab.db.models import TestSet, TestSetItem
+
+    test_items = session.scalar(select(func.count()).select_from(TestSetItem).join(TestSet, TestSet.id == TestSetItem.test_set_id)
+                                .where(TestSetItem.metric_id == metric.id, TestSetItem.has_expected_value)) or 0
+    usable = total - counts["unknown"] + test_items
+    sources: dict[str, int] = {}
+    for f in rows:
+        sources[f.source] = sources.get(f.source, 0) + 1
     return {
         "total": total,
         "agree": agree,
@@ -166,9 +212,12 @@ def feedback_progress(session: Session, metric: Metric) -> dict[str, Any]:
         "expected": expected,
         "reviewers": len({f.reviewer for f in rows}),
         "calls": len({f.call_log_id for f in rows}),
+        "usable_labels": usable,
+        "sources": sources,
+        "random_audit_labels": sources.get("random_audit", 0),
         "required_for_labs": LABS_MIN_FEEDBACK,
-        "remaining_for_labs": max(0, LABS_MIN_FEEDBACK - total),
-        "ready_for_labs": total >= LABS_MIN_FEEDBACK,
+        "remaining_for_labs": max(0, LABS_MIN_FEEDBACK - usable),
+        "ready_for_labs": usable >= LABS_MIN_FEEDBACK,
     }
 
 

@@ -8,16 +8,21 @@ each item's gain averaged over the repeats. Repeats continue while the judge bud
 
 What this measures is the procedure, not one prompt: the proposal shown is made by the generator
 the folds chose most often, from all labels, and is not scored on them (that would be in-sample).
-The result says so.
+So the verdict is at best a `procedure estimate`, never auto-applied, unless random-audit labels
+(held out from every fold) show the proposal itself better. Folds and the final step use the same
+generators: the rewriter runs in the folds of a repeat only when its budget covers them and the
+final step, and repeats stop when it no longer does. The gain's interval is Nadeau and Bengio's
+corrected resampled t interval, which widens the naive one for training folds that overlap.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, defaultdict
 from typing import Any
 
-from judgelab.labs.report import correct_diffs, errors_of, failure_modes, paired_verdict, scores
+from judgelab.labs.report import correct_diffs, errors_of, failure_modes, grouped_verdict, scores
 from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
     Spend,
@@ -31,14 +36,29 @@ from judgelab.labs.steps import (
 
 FOLDS = 3
 MAX_REPEATS = 3
-CV_NOISE_RERUNS = 1  # the baseline is rerun on every label, so one rerun already costs a full pass
+# Two-sided 97.5 % quantiles of Student's t for 1..30 degrees of freedom (then the normal's).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def nadeau_bengio(gains: list[float], test_share: float) -> tuple[float | None, float | None]:
+    """The corrected resampled t interval for the mean of per-fold gains: the variance is inflated by
+    n_test / n_train for the overlap of training sets (Nadeau & Bengio 2003)."""
+    m = len(gains)
+    if m < 2:
+        return None, None
+    mean = sum(gains) / m
+    var = sum((g - mean) ** 2 for g in gains) / (m - 1)
+    se = math.sqrt((1 / m + test_share / (1 - test_share)) * var)
+    t = _T975[m - 2] if m - 1 <= len(_T975) else 1.96
+    return mean - t * se, mean + t * se
 
 
 def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str, Any]]]:
     """k folds, stratified by label, deterministic for a seed; items on one conversation share a fold."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
-        groups[item["fingerprint"]].append(item)
+        groups[item.get("group") or item["fingerprint"]].append(item)
     by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
     for fp in sorted(groups):
         by_label[repr(groups[fp][0]["label"])].append(groups[fp])
@@ -54,12 +74,16 @@ def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str,
     return [fold for fold in out if fold]
 
 
-async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict[str, Any]], spend: Spend) -> str:
+async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict[str, Any]], audit: list[dict[str, Any]],
+                              spend: Spend) -> str:
+    from judgelab.labs.run import final_verdict, judge_audit
+
     content, model, params = ctx["content"], ctx["model"], ctx["params"]
     use = set(GENERATORS if params.get("generators") is None else params["generators"])
     start = params.get("simplified_prompt") or content["description"]
     cache: dict[str, Any] = {}
-    counts = {"labelled": len(items), "optimisation": len(items), "held_out": len(items), "folds": FOLDS}
+    counts = {"labelled": len(items) + len(audit), "optimisation": len(items), "held_out": len(items), "folds": FOLDS,
+              "audit": len(audit)}
 
     def progress() -> dict[str, Any]:
         return {**counts, **spend.as_dict()}
@@ -70,16 +94,21 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
         await labs_update(run_id, {"status": "failed", "message": "the judge-call budget cannot pay for the baseline"})
         return "failed"
     base_by_key = {i["key"]: b for i, b in zip(items, base)}
-    await labs_update(run_id, {"stage": "noise floor", "progress": progress()})
-    noise_floor = await measure_noise(content, items, base, model, spend, cache, CV_NOISE_RERUNS)
+    noise = await measure_noise(content, items, base, model, spend, cache, ctx.get("determinism"))
     # The rewriter runs inside folds only when its budget covers every fold and the final proposal;
     # otherwise folds use the generators that need no model, so every fold is made the same way.
-    rewrite_in_folds = spend.rewriter_budget - spend.rewriter >= FOLDS + 1
+    rewrite_in_folds = "rewrite" in use and bool(ctx["rewriter_model"]) and spend.rewriter_budget - spend.rewriter >= FOLDS + 1
+    fold_gains: list[float] = []
 
     repeats: list[dict[str, Any]] = []
     chosen: Counter[str] = Counter()
     for r in range(MAX_REPEATS):
+        if r and rewrite_in_folds and spend.rewriter_budget - spend.rewriter < FOLDS + 1:
+            spend.notes.append(f"cross-validation stopped after {r} repeat(s): the rewriter budget covers no more folds "
+                               "made the way the final proposal is")
+            break
         before = spend.judge
+        gains_this_repeat: list[float] = []
         await labs_update(run_id, {"stage": f"cross-validation {r + 1}", "progress": progress()})
         out_of_fold: dict[str, Any] = {}
         names = []
@@ -96,12 +125,15 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
                 preds = await judge_all({**content, **change}, test, model, spend, cache)
             if preds is None:
                 break
+            test_base = [base_by_key[i["key"]] for i in test]
+            gains_this_repeat.append(sum(correct_diffs(test, test_base, preds)) / len(test))
             out_of_fold.update({i["key"]: p for i, p in zip(test, preds)})
             names.append(name)
         if len(out_of_fold) < len(items):
             spend.notes.append(f"the judge budget ended repeat {r + 1} of the cross-validation; it is left out")
             break
         repeats.append(out_of_fold)
+        fold_gains += gains_this_repeat
         chosen.update(names)
         if spend.judge_budget - spend.judge < spend.judge - before:
             break
@@ -125,11 +157,20 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
         new = [repeats[0][i["key"]] for i in items]
         per_item = [sum(d) / len(repeats) for d in zip(*(correct_diffs(items, base, [rep[i["key"]] for i in items])
                                                           for rep in repeats))]
+        flip_rate = noise.get("flip_rate")
+        learned = grouped_verdict(per_item, [i.get("group") or i["fingerprint"] for i in items], flip_rate,
+                                  labels=[i["label"] for i in items], predicted=new)
+        low, high = nadeau_bengio(fold_gains, 1 / FOLDS)
+        learned["procedure_interval"] = {"low": low, "high": high, "folds_scored": len(fold_gains),
+                                         "method": "Nadeau-Bengio corrected resampled t, 95 %"}
+        audit_verdict, audit_scores = await judge_audit(content, proposal, audit, model, spend, cache, flip_rate)
         result.update({
             "scored": True, "validation": validation,
-            "scores": {"held_out": {"baseline": scores(items, base), "proposal": scores(items, new)}},
-            "failure_modes": failure_modes(items, base, new), "noise_floor": noise_floor,
-            "verdict": paired_verdict(per_item, noise_floor, seed=params["seed"]),
+            "scores": {"held_out": {"baseline": scores(items, base), "proposal": scores(items, new)},
+                       **({"audit": audit_scores} if audit_scores else {})},
+            "failure_modes": failure_modes(items, base, new), "noise_floor": flip_rate, "learning_verdict": learned,
+            "verdict": final_verdict(learned, audit_verdict, cross_validated=True, metric_id=ctx["metric_id"],
+                                     audit_labelled=len(audit)),
         })
         spend.notes.append(f"only {len(items)} labels, so no single held-out split: {validation}. Each label was "
                            "scored by a prompt made without it. The figures measure this procedure; the proposal "
@@ -140,7 +181,8 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
                                    "cross-validation repeat; raise max_judge_calls"}})
     result.update({
         **proposal_fields(content, proposal),
-        "notes": spend.notes, "split": counts, "held_out_items": [],
+        "notes": spend.notes, "split": counts, "held_out_items": [], "audit_items": [i["key"] for i in audit],
+        "determinism": noise, "seed": params["seed"], "history": ctx.get("history", []),
     })
     await labs_complete(run_id, result, progress())
     return "completed"

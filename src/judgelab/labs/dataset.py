@@ -32,6 +32,24 @@ def text_fingerprint(text: str) -> str:
     return hashlib.sha256(" ".join((text or "").lower().split()).encode()).hexdigest()[:32]
 
 
+def group_of(call: dict[str, Any]) -> str:
+    """Near-duplicates share a group and so one side of every split: the same task or customer (in
+    metadata: tau-bench's 4 trials of one task are one group), else the same normalised text."""
+    meta = call.get("metadata") or {}
+    for key in ("task_id", "customer_id", "customer", "caller_id", "phone_number"):
+        if meta.get(key) not in (None, ""):
+            return f"{key}:{meta[key]}"
+    return "text:" + fingerprint(call)
+
+
+def tolerance_for(metric: Metric) -> float:
+    """How far a number may be from its label and still agree: the metric's own, else exact for
+    numeric metrics and +-5 % of the 0-1 range for continuous ones."""
+    if metric.label_tolerance is not None:
+        return float(metric.label_tolerance)
+    return 0.05 if metric.current.eval_type == "continuous_qualitative" else 0.0
+
+
 def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: list[int] | None) -> list[dict[str, Any]]:
     eval_type = metric.current.eval_type
     items: list[dict[str, Any]] = []
@@ -43,7 +61,7 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
             continue
         call, _ = get_call_for_judging(session, project_id, f.call_log_id, with_results=False)
         items.append({"key": f"feedback:{f.id}", "call": _slim(call), "label": label, "reason": f.feedback or "",
-                      "judged": f.result_value, "reviewer": f.reviewer})
+                      "judged": f.result_value, "reviewer": f.reviewer, "source": f.source})
     stmt = (select(TestSetItem, TestSet).join(TestSet, TestSet.id == TestSetItem.test_set_id)
             .where(TestSetItem.metric_id == metric.id, TestSet.project_id == project_id, TestSetItem.has_expected_value))
     if test_set_ids is not None:
@@ -53,10 +71,19 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
                 "agent_description": ts.agent_description or "", "metadata": ts.meta or {},
                 "dynamic_variables": ts.dynamic_variables or {}}
         items.append({"key": f"test_set_item:{ts_item.id}", "call": call, "label": ts_item.expected_value,
-                      "reason": ts_item.feedback or "", "judged": None, "reviewer": f"test set {ts.id}"})
+                      "reason": ts_item.feedback or "", "judged": None, "reviewer": f"test set {ts.id}",
+                      "source": "test_set"})
+    tolerance = tolerance_for(metric)
     for entry in items:
         entry["fingerprint"] = fingerprint(entry["call"])
+        entry["group"] = group_of(entry["call"])
+        entry["tolerance"] = tolerance
     return items
+
+
+def usable_labels(session: Session, metric: Metric) -> int:
+    """How many labelled items a labs run could use (what `ready_for_labs` counts)."""
+    return len(load_items(session, metric.project_id, metric, None))
 
 
 def _slim(call: dict[str, Any]) -> dict[str, Any]:
@@ -94,23 +121,33 @@ def apply_answer(items: list[dict[str, Any]], conflict: list[dict[str, Any]], an
 
 
 def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Stratified by label and deterministic for a seed. Items on the same conversation stay on
-    one side, so the held-out part never shares a transcript with what the optimizer saw."""
-    by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
+    """Stratified by label and deterministic for a seed; near-duplicates (one group) stay on one
+    side, so the held-out part never shares a conversation with what the optimiser saw.
+
+    The held-out count is set for the whole set (a third of the groups, at least one) and shared
+    out over the labels by largest remainder, so a label seen once can be held out too (with 13
+    distinct numeric labels, per-label rounding held out none)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
-        groups[item["fingerprint"]].append(item)
-    for fp in sorted(groups):
-        by_label[repr(groups[fp][0]["label"])].append(groups[fp])
+        groups[item.get("group") or item["fingerprint"]].append(item)
+    by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
+    for g in sorted(groups):
+        by_label[repr(groups[g][0]["label"])].append(groups[g])
     rng = random.Random(seed)
+    total = len(groups)
+    cut_total = max(1, round(total * held_out_share)) if total >= 2 else 0
+    labels = sorted(by_label)
+    exact = {label: cut_total * len(by_label[label]) / total for label in labels}
+    cuts = {label: int(exact[label]) for label in labels}
+    ties = labels[:]
+    rng.shuffle(ties)  # which label gets a remainder when remainders tie is left to the seed
+    for label in sorted(ties, key=lambda la: exact[la] - cuts[la], reverse=True)[: cut_total - sum(cuts.values())]:
+        cuts[label] += 1
     optimisation: list[dict[str, Any]] = []
     held_out: list[dict[str, Any]] = []
-    for label in sorted(by_label):
+    for label in labels:
         stratum = by_label[label]
         rng.shuffle(stratum)
-        cut = round(len(stratum) * held_out_share)
-        if len(stratum) >= 2:
-            cut = max(1, cut)
-        for i, group in enumerate(stratum):
-            (held_out if i < cut else optimisation).extend(group)
+        for i, group in enumerate(stratum):  # cuts[label] < len(stratum): a third of the groups, rounded
+            (held_out if i < cuts[label] else optimisation).extend(group)
     return optimisation, held_out

@@ -132,7 +132,10 @@ def _diagnose(eval_type: str, votes: list[Vote], labelled: int, false_fails: lis
 def metric_report(session: Session, metric: Metric) -> MetricReport:
     current = metric.current
     eval_type = current.eval_type
-    votes = _votes(session, metric)
+    all_votes = _votes(session, metric)
+    # The overview follows the current version: votes on an older version's results judged another
+    # prompt (after a labs proposal is applied they would keep saying "systemic" about a fixed cause).
+    votes = [v for v in all_votes if v.version_id == current.id]
     results = session.scalar(
         select(func.count(func.distinct(MetricResult.call_log_id))).where(MetricResult.metric_id == metric.id)
     ) or 0
@@ -143,7 +146,7 @@ def metric_report(session: Session, metric: Metric) -> MetricReport:
     unexpected_na = [v for v in labelled if v.judged is None and v.label is not None]
     missed_na = [v for v in labelled if v.judged is not None and v.label is None]
     by_version: dict[tuple[int | None, str | None], list[Vote]] = defaultdict(list)
-    for v in labelled:
+    for v in (v for v in all_votes if v.known):
         by_version[(v.version_id, v.model)].append(v)
     numbers = dict(session.execute(
         select(MetricVersion.id, MetricVersion.version).where(MetricVersion.metric_id == metric.id)).all())

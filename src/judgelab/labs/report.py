@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-import math
-import random
 from typing import Any
 
 from judgelab.labs.agreement import agreement, wilson
 from judgelab.labs.candidates import error_kind
+from judgelab.labs.significance import decide, exact_test, group_votes
 
 ERROR = "__error__"  # an evaluation that failed counts as wrong, never as a verdict
 
 
-def same(label: Any, predicted: Any) -> bool:
-    """Did the judge give the label's value? An error never counts as right."""
-    return predicted != ERROR and repr(label) == repr(predicted)
+def same(label: Any, predicted: Any, tolerance: float = 0.0) -> bool:
+    """Did the judge give the label's value? Numbers agree within `tolerance` (4 and 4.0 always);
+    an error never counts as right."""
+    if predicted == ERROR:
+        return False
+    numbers = (int, float)
+    if isinstance(label, numbers) and isinstance(predicted, numbers) and not isinstance(label, bool) \
+            and not isinstance(predicted, bool):
+        return abs(label - predicted) <= tolerance + 1e-9
+    return repr(label) == repr(predicted)
+
+
+def right(item: dict[str, Any], predicted: Any) -> bool:
+    return same(item["label"], predicted, item.get("tolerance") or 0.0)
 
 
 def errors_of(items: list[dict[str, Any]], predicted: list[Any]) -> list[tuple[dict[str, Any], Any]]:
     """(item, what the judge said) where it disagrees with the label."""
-    return [(i, p) for i, p in zip(items, predicted) if not same(i["label"], p)]
+    return [(i, p) for i, p in zip(items, predicted) if not right(i, p)]
 
 
 def scores(items: list[dict[str, Any]], predicted: list[Any]) -> dict[str, Any]:
-    correct = [same(i["label"], p) for i, p in zip(items, predicted)]
+    correct = [right(i, p) for i, p in zip(items, predicted)]
     usable = [(i["label"], p) for i, p in zip(items, predicted) if p != ERROR]
     stats = agreement([repr(e) for e, _ in usable], [repr(p) for _, p in usable]) if usable else None
     return {
@@ -45,47 +55,41 @@ def failure_modes(items: list[dict[str, Any]], base: list[Any], new: list[Any]) 
     modes: dict[str, dict[str, Any]] = {}
     broken = 0
     for item, b, n in zip(items, base, new):
-        if not same(item["label"], b):
+        if not right(item, b):
             kind = error_kind(item["label"], None if b == ERROR else b)
             mode = modes.setdefault(kind, {"mode": kind, "baseline_errors": 0, "fixed": 0})
             mode["baseline_errors"] += 1
-            mode["fixed"] += same(item["label"], n)
-        elif not same(item["label"], n):
+            mode["fixed"] += right(item, n)
+        elif not right(item, n):
             broken += 1
     return [*modes.values(), {"mode": "previously right, now wrong", "baseline_errors": 0, "fixed": -broken}]
 
 
 def correct_diffs(items: list[dict[str, Any]], base: list[Any], new: list[Any]) -> list[float]:
     """Per item: 1 when the proposal fixed it, -1 when it broke it, 0 otherwise."""
-    return [float(int(same(i["label"], b2)) - int(same(i["label"], b1))) for i, b1, b2 in zip(items, base, new)]
+    return [float(int(right(i, b2)) - int(right(i, b1))) for i, b1, b2 in zip(items, base, new)]
 
 
-def verdict(items: list[dict[str, Any]], base: list[Any], new: list[Any], noise_floor: float, seed: int = 0) -> dict[str, Any]:
-    """Improved only when the held-out gain beats the noise floor and its 95 % interval (paired
-    bootstrap over items) excludes zero; regressed when the interval lies below zero."""
-    return paired_verdict(correct_diffs(items, base, new), noise_floor, seed)
+def one_class(values: list[Any]) -> bool:
+    usable = [repr(v) for v in values if v != ERROR]
+    return len(set(usable)) <= 1
 
 
-def paired_verdict(diffs: list[float], noise_floor: float, seed: int = 0) -> dict[str, Any]:
-    """The verdict from per-item differences in correctness (averaged over repeats, when cross-validated)."""
-    n = len(diffs)
-    if n == 0:
-        return {"verdict": "not significant", "gain": None, "low": None, "high": None,
-                "explanation": "no held-out items to measure on"}
-    gain = sum(diffs) / n
-    rng = random.Random(seed)
-    boots = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(2000))
-    low, high = boots[int(0.025 * 1999)], boots[int(math.ceil(0.975 * 1999))]
-    sd = math.sqrt(sum((d - gain) ** 2 for d in diffs) / max(1, n - 1))
-    needed = math.ceil((1.96 * sd / gain) ** 2) if gain > 0 and sd > 0 else None
-    if gain > noise_floor and low > 0:
-        word, why = "improved", "the held-out gain beats the noise floor and its interval excludes zero"
-    elif high < 0:
-        word, why = "regressed", "the proposal is worse on the held-out calls"
-    else:
-        word = "not significant"
-        why = (f"the held-out gain's interval includes zero (n = {n})"
-               + (f"; about {needed} held-out labels would make a gain this size significant" if needed and needed > n else "")
-               if not (gain > 0 and low > 0) else f"the gain does not exceed the noise floor ({noise_floor:.2f})")
-    return {"verdict": word, "gain": gain, "low": low, "high": high, "n": n, "noise_floor": noise_floor,
-            "labels_needed": needed, "explanation": why}
+def verdict(items: list[dict[str, Any]], base: list[Any], new: list[Any], noise: float | None) -> dict[str, Any]:
+    """The exact one-sided sign test on discordant conversations (one vote per group), and the word
+    it allows. `improved` is refused when the labels, or the proposal's verdicts, are all one class:
+    a judge that answers one thing everywhere cannot be shown to agree with people by them."""
+    return grouped_verdict(correct_diffs(items, base, new), [i.get("group") or i["fingerprint"] for i in items],
+                           noise, labels=[i["label"] for i in items], predicted=new)
+
+
+def grouped_verdict(diffs: list[float], groups: list[str], noise: float | None, *, labels: list[Any],
+                    predicted: list[Any]) -> dict[str, Any]:
+    test = exact_test(group_votes(diffs, groups))
+    word, why = decide(test, noise=noise)
+    if word == "improved" and (one_class(labels) or one_class(predicted)):
+        which = "labels" if one_class(labels) else "proposal's verdicts"
+        word, why = "not significant", (f"the {which} on these items are all one class, so agreement cannot be told "
+                                        "from a constant answer; label calls of the other class too")
+    return {"verdict": word, **test, "noise_floor": noise, "test": "exact one-sided sign test (McNemar), one vote "
+            "per conversation", "explanation": why}

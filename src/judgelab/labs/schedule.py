@@ -61,7 +61,7 @@ def due_runs(session: Session, max_judge_calls: int = DEFAULT_JUDGE_CALLS) -> li
             continue
         try:
             run = start_run(session, metric.project_id, metric.id, test_set_ids=None, metric_type="llm_judge",
-                            skip_evaluation=False, simplified_prompt=None, max_judge_calls=max_judge_calls, seed=0)
+                            skip_evaluation=False, simplified_prompt=None, max_judge_calls=max_judge_calls, seed=None)
         except InvalidInput:
             continue  # fewer than 6 labelled items: wait for more
         run.params = {**run.params, "scheduled": True, "auto_apply": bool(schedule.get("auto_apply"))}

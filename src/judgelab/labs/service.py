@@ -18,16 +18,22 @@ from judgelab.metrics.schemas import MetricPatch
 from judgelab.metrics.service import get_metric, update_metric
 
 DEFAULT_JUDGE_CALLS = 100
-DEFAULT_REWRITER_CALLS = 2
+DEFAULT_REWRITER_CALLS = 4  # cross-validation's 3 folds and the final step; a split run uses 1 and round 2 1
 GENERATORS = ("rewrite", "rules", "few-shot", "trigger")  # candidate generators a run may use
 
 
 def start_run(
     session: Session, project_id: int, metric_id: int, *, test_set_ids: list[int] | None, metric_type: str,
-    skip_evaluation: bool, simplified_prompt: str | None, max_judge_calls: int, seed: int,
+    skip_evaluation: bool, simplified_prompt: str | None, max_judge_calls: int, seed: int | None,
     generators: list[str] | None = None,
 ) -> LabsRun:
     metric = get_metric(session, project_id, metric_id, field="metric_id")
+    # The split's seed is fixed per metric: rerunning with new seeds until one says "improved" would
+    # be a search for luck. A person may change it; the run shows which seed it used.
+    if seed is None:
+        seed = metric.labs_seed or 0
+    elif seed != (metric.labs_seed or 0):
+        metric.labs_seed = seed
     unknown = sorted(set(generators or []) - set(GENERATORS))
     if unknown:
         raise InvalidInput("generators", f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}")

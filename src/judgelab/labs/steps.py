@@ -26,12 +26,12 @@ from judgelab.labs.candidates import (
     trigger_candidate,
 )
 from judgelab.labs.dataset import load_items
-from judgelab.labs.report import ERROR, same
+from judgelab.labs.report import ERROR, right
 from judgelab.labs.service import begin_run
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.service import content_of
 
-NOISE_RERUNS = 2  # reruns of the baseline that measure how often verdicts flip by themselves
+NOISE_PROBE = 4  # repeated requests that measure a model's run-to-run noise, once per model
 
 
 def _load(run_id: str) -> dict[str, Any]:
@@ -43,8 +43,37 @@ def _load(run_id: str) -> dict[str, Any]:
         run, metric, version = begun
         content = content_of(version)
         items = load_items(session, run.project_id, metric, run.params.get("test_set_ids"))
-        return {"content": content.as_dict(), "model": content.model or rt.settings.model, "items": items,
-                "params": run.params, "rewriter_model": rt.settings.rewriter_model or rt.settings.model}
+        model = content.model or rt.settings.model
+        return {"content": content.as_dict(), "model": model, "items": items, "params": run.params, "metric_id": metric.id,
+                "rewriter_model": rt.settings.rewriter_model or rt.settings.model,
+                "determinism": known_determinism(session, model),
+                "history": run_history(session, metric.id, run.metric_version_id, run.id)}
+
+
+def known_determinism(session: Any, model: str | None) -> dict[str, Any] | None:
+    """The newest measurement of this model's run-to-run noise by an earlier labs run, if any."""
+    from sqlalchemy import select
+
+    rows = session.scalars(select(LabsRun.result).where(LabsRun.status == "completed")
+                           .order_by(LabsRun.created_at.desc()).limit(200)).all()
+    for result in rows:
+        found = (result or {}).get("determinism")
+        if found and found.get("model") == model and found.get("flip_rate") is not None:
+            return {k: v for k, v in found.items() if k != "reused"}
+    return None
+
+
+def run_history(session: Any, metric_id: int, version_id: int, run_id: str) -> list[dict[str, Any]]:
+    """Earlier labs runs that tested this metric version, and what they said: a reader should
+    know how many tries a verdict came after."""
+    from sqlalchemy import select
+
+    rows = session.execute(select(LabsRun.id, LabsRun.result, LabsRun.params, LabsRun.created_at).where(
+        LabsRun.metric_id == metric_id, LabsRun.metric_version_id == version_id, LabsRun.status == "completed",
+        LabsRun.id != run_id).order_by(LabsRun.created_at)).all()
+    return [{"progress_id": r.id, "verdict": ((r.result or {}).get("verdict") or {}).get("verdict"),
+             "seed": (r.params or {}).get("seed"), "created_at": r.created_at.isoformat() if r.created_at else None}
+            for r in rows if (r.params or {}).get("kind", "labs") == "labs"]
 
 
 @DBOS.step(name="judgelab.labs_load")
@@ -161,7 +190,7 @@ async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model:
 
 
 def accuracy(items: list[dict[str, Any]], predicted: list[Any]) -> float:
-    return sum(same(i["label"], p) for i, p in zip(items, predicted)) / max(1, len(items))
+    return sum(right(i, p) for i, p in zip(items, predicted)) / max(1, len(items))
 
 
 async def make_candidates(ctx: dict[str, Any], content: dict[str, Any], start: str, errors: list[tuple[dict[str, Any], Any]],
@@ -201,8 +230,8 @@ async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, 
     Cheap by construction: a candidate is judged on the baseline's errors first and dropped when it
     fixes none; then on the items the baseline got right, a few at a time, and dropped as soon as
     it has broken as many as it fixed (it can no longer win)."""
-    wrong = [k for k, (i, b) in enumerate(zip(items, base)) if not same(i["label"], b)]
-    right = [k for k in range(len(items)) if k not in set(wrong)]
+    wrong = [k for k, (i, b) in enumerate(zip(items, base)) if not right(i, b)]
+    were_right = [k for k in range(len(items)) if k not in set(wrong)]
     best: tuple[float, str, dict[str, Any]] = (accuracy(items, base), "current", {})
     tried: list[dict[str, Any]] = []
     verdicts: dict[str, list[Any]] = {}
@@ -215,13 +244,13 @@ async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, 
         preds = list(base)
         for k, p in zip(wrong, on_errors):
             preds[k] = p
-        fixed = sum(same(items[k]["label"], preds[k]) for k in wrong)
+        fixed = sum(right(items[k], preds[k]) for k in wrong)
         if wrong and not fixed:
             tried.append({"candidate": name, "fixed": 0, "dropped": "fixed none of the errors"})
             continue
         broken, complete = 0, True
-        for start in range(0, len(right), 4):
-            chunk = right[start:start + 4]
+        for start in range(0, len(were_right), 4):
+            chunk = were_right[start:start + 4]
             out = await judge_all(prompt, [items[k] for k in chunk], model, spend, cache)
             if out is None:
                 spend.notes.append(f"budget reached: candidate '{name}' was not fully scored")
@@ -229,7 +258,7 @@ async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, 
                 break
             for k, p in zip(chunk, out):
                 preds[k] = p
-                broken += not same(items[k]["label"], p)
+                broken += not right(items[k], p)
             if wrong and broken >= fixed:
                 complete = False
                 break
@@ -250,17 +279,26 @@ def pareto_pool(items: list[dict[str, Any]], verdicts: dict[str, list[Any]], cho
     if mine is None:
         return sorted(verdicts)
     return [name for name, preds in verdicts.items() if name != chosen and any(
-        same(i["label"], p) and not same(i["label"], m) for i, p, m in zip(items, preds, mine))]
+        right(i, p) and not right(i, m) for i, p, m in zip(items, preds, mine))]
 
 
 async def measure_noise(content: dict[str, Any], items: list[dict[str, Any]], base: list[Any], model: str | None,
-                        spend: Spend, cache: dict[str, Any], reruns: int) -> float:
-    """How often the unchanged prompt's verdicts flip when asked again: the gain a proposal must beat."""
-    flips = []
-    for n in range(reruns):
-        again = await judge_all(content, items, model, spend, cache, salt=f"noise-{n}")
-        if again is None:
-            spend.notes.append("the budget left no room to measure the noise floor: taken as 0")
-            break
-        flips.append(sum(repr(a) != repr(b) for a, b in zip(again, base)) / max(1, len(items)))
-    return sum(flips) / len(flips) if flips else 0.0
+                        spend: Spend, cache: dict[str, Any], known: dict[str, Any] | None) -> dict[str, Any]:
+    """How often the unchanged prompt's verdicts flip when asked again, measured once per model.
+
+    At temperature 0 most providers repeat themselves, so buying reruns of the whole held-out part
+    each run measured ~0 at the price of two more passes. Instead a few repeated requests measure
+    the model's determinism once; later runs on the same model reuse that figure (`known`). Where
+    it could not be measured the result says so, and unmeasured never counts as 0."""
+    if known is not None and known.get("model") == model and known.get("flip_rate") is not None:
+        return {**known, "reused": True}
+    probe = list(zip(items, base))[:NOISE_PROBE]
+    if not probe:
+        return {"model": model, "flip_rate": None, "measured_on": 0, "note": "no items to measure on"}
+    again = await judge_all(content, [i for i, _ in probe], model, spend, cache, salt="noise-0")
+    if again is None:
+        spend.notes.append("the budget left no room to measure the judge's run-to-run noise: it is reported as "
+                           "unmeasured, not as 0")
+        return {"model": model, "flip_rate": None, "measured_on": 0}
+    flips = sum(repr(a) != repr(b) for a, (_i, b) in zip(again, probe))
+    return {"model": model, "flip_rate": flips / len(probe), "measured_on": len(probe), "reused": False}

@@ -163,7 +163,7 @@ def mark_flip(session: Session, project_id: int, run_id: str, index: int, right:
                                                              MetricResult.metric_id == metric.id)
                             .order_by(MetricResult.id.desc()).limit(1))
     body = VoteIn(metric_id=metric.id, vote="agree" if repr(stored) == repr(expected) else "disagree",
-                  feedback=feedback, expected_value="N/A" if expected is None else expected)
+                  feedback=feedback, expected_value="N/A" if expected is None else expected, source="validation_flip")
     fb, warnings = mark_vote(session, project_id, flip["call_log_id"], body, reviewer)
     flips[index] = {**flip, "marked": "right" if right else "wrong", "feedback_id": fb.id}
     run.result = {**run.result, "flips": flips}

@@ -73,10 +73,10 @@ async def login(request: Request) -> Response:
     client = client_address(request)
     wait = limiter.blocked(client, request.app.state.settings.login_failures_per_minute)
     if wait:
-        response = render(request, "login.html", None, 429, next=target,
-                          error=f"Too many failed logins from this address: try again in {int(wait) + 1} s.")
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
+        refused = render(request, "login.html", None, 429, next=target,
+                         error=f"Too many failed logins from this address: try again in {int(wait) + 1} s.")
+        refused.headers["Retry-After"] = str(int(wait) + 1)
+        return refused
     db: Database = request.app.state.db
     with db.session() as session:
         api_key = authenticate(session, key) if key else None

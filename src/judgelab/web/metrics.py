@@ -74,7 +74,7 @@ def revert(request: Request, metric_id: int, ctx: Web) -> Response:
 def start_labs(request: Request, metric_id: int, ctx: Web) -> Response:
     run = start_run(ctx.session, ctx.project_id, metric_id, test_set_ids=None, metric_type="llm_judge",
                     skip_evaluation=form(request).get("skip_evaluation") == "on", simplified_prompt=None,
-                    max_judge_calls=form_int(request, "max_judge_calls", 100, low=10, high=5000), seed=0)
+                    max_judge_calls=form_int(request, "max_judge_calls", 100, low=10, high=5000), seed=None)
     ctx.commit()
     _wake(request)
     return see_other(f"/labs/{run.id}")

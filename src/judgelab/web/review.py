@@ -48,7 +48,7 @@ def review_page(request: Request, ctx: Web, metric: int | None = None, skip: str
 
 @router.post("/review")
 def review_vote(request: Request, ctx: Web) -> Response:
-    body = vote_from_form(request)
+    body = vote_from_form(request).model_copy(update={"source": "review_queue"})
     call_id = form_int(request, "call_id", low=1)
     skip = ",".join(map(str, _skipped(str(form(request).get("skip", "")))))
     mark_vote(ctx.session, ctx.project_id, call_id, body, ctx.reviewer)

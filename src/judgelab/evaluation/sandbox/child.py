@@ -127,7 +127,7 @@ def _install_hook(scratch: str, readable: list[str]) -> None:
                                   "frozenset": frozenset}}
     exec(compile(source, "<sandbox policy>", "exec"), namespace)
     sys.modules.pop("gc", None)
-    sys.addaudithook(namespace.pop("hook"))
+    sys.addaudithook(namespace.pop("hook"))  # type: ignore[arg-type]
     namespace.clear()
 
 
