@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from typing import Any
+
+import pytest
 
 from judgelab.labs.crossval import FOLDS, folds
 from judgelab.testing.fake_openai import FakeOpenAIServer

@@ -139,10 +139,15 @@ def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3)
     labels = sorted(by_label)
     exact = {label: cut_total * len(by_label[label]) / total for label in labels}
     cuts = {label: int(exact[label]) for label in labels}
-    ties = labels[:]
-    rng.shuffle(ties)  # which label gets a remainder when remainders tie is left to the seed
-    for label in sorted(ties, key=lambda la: exact[la] - cuts[la], reverse=True)[: cut_total - sum(cuts.values())]:
-        cuts[label] += 1
+    # The slots left after the whole parts go to labels drawn with chance proportional to their
+    # remainders, so a label seen once is held out about a third of the time, never by rule never.
+    left = cut_total - sum(cuts.values())
+    weights = {label: exact[label] - cuts[label] for label in labels}
+    for _ in range(left):
+        open_labels = [la for la in labels if weights[la] > 0]
+        pick = rng.choices(open_labels, weights=[weights[la] for la in open_labels])[0]
+        cuts[pick] += 1
+        weights[pick] = 0.0
     optimisation: list[dict[str, Any]] = []
     held_out: list[dict[str, Any]] = []
     for label in labels:

@@ -47,10 +47,15 @@ def labels_needed(fixed: int, broken: int, n: int) -> int | None:
     if fixed <= broken or n == 0 or discordant == 0:
         return None
     share, rate = fixed / discordant, discordant / n
-    for d in range(discordant, 10_000):
+    if share <= 0.5:
+        return None
+    rough = math.ceil((1.645 / (2 * share - 1)) ** 2)  # the normal approximation, to bound the search
+    if rough > 400:
+        return max(n, math.ceil(rough / rate))
+    for d in range(discordant, 401):
         if upper_tail(math.ceil(share * d - 1e-9), d) <= ALPHA:
             return max(n, math.ceil(d / rate))
-    return None
+    return max(n, math.ceil(rough / rate))
 
 
 def exact_test(votes: Sequence[int]) -> dict[str, Any]:
