@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.client.conftest import Live
 from tests.labs.test_labs_run import STRICT, model
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+expect = playwright.expect
 CHROMIUM = os.environ.get("JUDGELAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
@@ -135,7 +137,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
         page.locator("#expected_value").select_option("true")
         page.fill("#feedback", "At 00:03 'go ahead' is a paraphrased yes, which counts as confirmation.")
         page.click("#submit-vote")
-        page.wait_for_function(f"document.getElementById('counter').innerText.startsWith('{n} of 6')")
+        expect(page.locator("#counter")).to_have_text(re.compile(f"^{n} of 6"))  # no eval: the page's CSP forbids it
     assert page.is_enabled("#start-labs")
 
     # A colleague's agreements on the other calls arrive through the API meanwhile.
@@ -149,7 +151,12 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     shot("labs-running")
     page.wait_for_selector("#verdict", timeout=90_000)
     verdict = page.inner_text("#verdict")
-    assert verdict in ("improved", "not significant", "regressed")
+    progress_id = page.url.rsplit("/", 1)[1]
+    with Client(url, live_server.key) as jl:
+        shown = jl.labs_progress(progress_id)["verdict"]
+    # No random-audit labels here: at best "promising, unverified" (5+ held-out fixes, exact p <= 0.05).
+    assert verdict == ("promising, unverified" if shown["fixed"] >= 5 and shown["broken"] == 0 else "not significant")
+    assert verdict == shown["verdict"] and "Next:" in page.inner_text("#next-step")
     assert "paraphrased confirmation" in page.inner_text(".diff")
     assert "held out" in page.inner_text("main") or "held-out" in page.inner_text("main")
     shot("labs")
@@ -186,7 +193,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     shot("evaluate")
     page.click("#start-evaluation")
     page.wait_for_url("**/jobs/*")
-    page.wait_for_function("document.getElementById('job-status').innerText === 'completed'", timeout=60_000)
+    expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
     shot("job")
 
     # Version 2's own results on the labelled calls now give it an agreement figure, with n and base rate.
