@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.client.conftest import Live
 
-TOOLS = {"list_calls", "get_call", "list_metrics", "get_metric", "create_metric", "update_metric", "estimate_evaluation",
+TOOLS = {"draw_audit_sample", "list_calls", "get_call", "list_metrics", "get_metric", "create_metric", "update_metric", "estimate_evaluation",
          "evaluate_calls", "rerun_evaluation", "get_job", "mark_metric_vote", "get_feedback_progress",
          "create_test_set_from_call_log", "find_misaligned_metrics", "start_labs", "get_labs_progress",
          "answer_labs_question", "validate_metric", "convert_to_custom_code"}

@@ -82,8 +82,11 @@ def review(
     project: Annotated[str | None, typer.Option(help="Project name, for the local database (optional when there is only one)")] = None,
     reviewer: Annotated[str | None, typer.Option(help="Your name on the votes (default: the key's name, or your user name)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many results")] = 50,
+    audit: Annotated[int | None, typer.Option(min=1, max=500, help="Instead: label this many calls drawn at random, "
+                                              "blind (the labels labs' `improved` rests on)")] = None,
 ) -> None:
-    """Review a metric's likely-misaligned results; at 6 feedback items, start labs and follow it."""
+    """Review a metric's likely-misaligned results; at 6 feedback items, start labs and follow it.
+    With --audit N, label N randomly drawn calls blind instead."""
     url = url or os.environ.get("JUDGELAB_URL")
     runtime = None
     if url:
@@ -99,7 +102,10 @@ def review(
         client = LocalClient(db, settings, project_id, reviewer or getpass.getuser() or "cli")
     try:
         with client:
-            runtime = _review(client, metric_id, reviewer, limit, local=not url)
+            if audit:
+                _audit(client, metric_id, audit, reviewer)
+            else:
+                runtime = _review(client, metric_id, reviewer, limit, local=not url)
     finally:
         if runtime is not None:
             runtime.stop()
@@ -148,6 +154,35 @@ def _review(client: Client, metric_id: int, reviewer: str | None, limit: int, *,
     run = client.start_labs(metric_id)
     _follow(client, run["progress_id"])
     return runtime
+
+
+def _audit(client: Client, metric_id: int, size: int, reviewer: str | None) -> None:
+    """Blind review of a random sample: the person says the right value first; the judge's verdict
+    is shown after the vote, which is recorded as source random_audit."""
+    metric = client.get_metric(metric_id)
+    sample = client.audit_sample(metric_id, size)
+    console.print(f"[bold]{metric['name']}[/bold]: {sample['size']} calls drawn at random from {sample['population']} "
+                  f"unlabelled results (seed {sample['seed']}, audit sample {sample['id']}). The judge's verdict is "
+                  "shown only after your answer.", highlight=False)
+    for n, entry in enumerate(sample["calls"], 1):
+        call = client.get_call(entry["call_log_id"])
+        body = Text(f"Call {call['id']} ({call['call_id']}). The criterion:\n{metric['description']}\n\n"
+                    "The transcript shows:\n")
+        body.append_text(_excerpt_text(call, metric["description"], ""))
+        console.print(Panel(body, title=f"audit {n} of {sample['size']}", expand=False))
+        expected = _ask_expected(metric)
+        if expected is None:
+            continue
+        judged = next((r for r in call["evaluation"]["metrics"] if r["metric_id"] == metric_id), {}).get("value")
+        right = expected == ("N/A" if judged is None else judged)
+        reason = "" if right else Prompt.ask("Why? Cite the moment", default="")
+        out = client.mark_metric_vote(call["id"], metric_id, "agree" if right else "disagree", feedback=reason,
+                                      expected_value=expected, reviewer=reviewer, source="random_audit",
+                                      audit_sample_id=sample["id"])
+        console.print(f"  the judge said {_show(judged)}: {'agreed' if right else 'disagreed'}, saved "
+                      f"(feedback {out.get('id')})", highlight=False)
+    left = client.audit_sample_status(sample["id"])
+    console.print(f"{left['labelled']} of {left['size']} audit calls labelled; run labs again to use them.")
 
 
 def _local_runtime() -> Any:
@@ -213,6 +248,10 @@ def _print_result(state: dict[str, Any]) -> None:
     if state.get("validation"):
         console.print(f"measured by {state['validation']}", highlight=False)
     console.print(f"verdict: [bold]{verdict.get('verdict')}[/bold] — {verdict.get('explanation', '')}", highlight=False)
+    if verdict.get("evidence"):
+        console.print(f"evidence: {verdict['evidence']}", highlight=False)
+    if verdict.get("next_step"):
+        console.print(f"next: {verdict['next_step']['text']}", highlight=False)
     p = state.get("progress") or {}
     console.print(f"{p.get('judge_calls', 0)} judge calls, {p.get('rewriter_calls', 0)} rewriter calls, "
                   f"${p.get('cost_usd', 0):.4f}. Nothing was applied: apply it with "

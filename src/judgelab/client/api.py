@@ -152,6 +152,9 @@ class _Endpoints(Generic[R]):
                        "reviewer": reviewer, "source": source, "audit_sample_id": audit_sample_id})
         return self._send("POST", f"/observability/v1/call-logs/{call_id}/mark_metric_vote/", json=body)
 
+    def audit_sample_status(self, sample_id: int) -> R:
+        return self._send("GET", f"/api/v1/audit_samples/{sample_id}/")
+
     def audit_sample(self, metric_id: int, size: int, *, seed: int | None = None, blind: bool = True) -> R:
         """Draw `size` unlabelled calls at random (stratified by the current verdict) for blind review:
         the labels a labs verdict of `improved` rests on."""

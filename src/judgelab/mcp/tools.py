@@ -130,10 +130,23 @@ def build_server(client_for: ClientFor) -> MCPServer:
     async def mark_metric_vote(ctx: Context, call_id: Id, metric_id: Id, vote: Literal["agree", "disagree"],
                                feedback: Annotated[str, Field(description="why, citing the transcript moment (e.g. 02:15)")] = "",
                                expected_value: Annotated[Any, Field(description='the right value: true/false, a number, '
-                                                                    'an enum value, or "N/A"')] = None) -> JSON:
-        """Agree or disagree with a metric's result on a call. Give a reason and, when disagreeing, the expected value."""
+                                                                    'an enum value, or "N/A"')] = None,
+                               source: Annotated[Literal["review_queue", "random_audit", "validation_flip", "test_set",
+                                                         "manual"] | None, Field(description="how the call was picked")] = None,
+                               audit_sample_id: Annotated[int | None, Field(description="for random_audit votes")] = None) -> JSON:
+        """Agree or disagree with a metric's result on a call. Give a reason and, when disagreeing, the expected value.
+        Say `source` "random_audit" (with its audit_sample_id) for calls an audit sample drew."""
         return await call(ctx, lambda c: c.mark_metric_vote(call_id, metric_id, vote, feedback=feedback,
-                                                            expected_value=expected_value))
+                                                            expected_value=expected_value, source=source,
+                                                            audit_sample_id=audit_sample_id))
+
+    @server.tool()
+    async def draw_audit_sample(ctx: Context, metric_id: Id, size: Annotated[int, Field(ge=1, le=500)],
+                                seed: int | None = None) -> JSON:
+        """Draw calls at random (stratified by the current verdict, seeded, recorded) for the person to label
+        blind: a labs verdict of `improved` rests only on such labels. Show each call without its verdict, ask
+        for the right value, then vote with source "random_audit" and this sample's id."""
+        return await call(ctx, lambda c: c.audit_sample(metric_id, size, seed=seed))
 
     @server.tool()
     async def get_feedback_progress(ctx: Context, metric_id: Id) -> JSON:
