@@ -173,7 +173,8 @@ def _audit(client: Client, metric_id: int, size: int, reviewer: str | None) -> N
         expected = _ask_expected(metric)
         if expected is None:
             continue
-        judged = next((r for r in call["evaluation"]["metrics"] if r["metric_id"] == metric_id), {}).get("value")
+        result: dict[str, Any] = next((r for r in call["evaluation"]["metrics"] if r["metric_id"] == metric_id), {})
+        judged = result.get("value")
         right = expected == ("N/A" if judged is None else judged)
         reason = "" if right else Prompt.ask("Why? Cite the moment", default="")
         out = client.mark_metric_vote(call["id"], metric_id, "agree" if right else "disagree", feedback=reason,
