@@ -47,6 +47,18 @@ def normalize_expected(raw: Any, eval_type: str, enum_values: list[str] | None, 
     return value
 
 
+def majority(labels: list[Any]) -> tuple[bool, Any]:
+    """The one rule for several reviewers of one call (each with their latest vote): (decided, label),
+    the label most of them gave; a tie is undecided, and labs asks a person."""
+    counts: dict[str, list[Any]] = {}
+    for label in labels:
+        counts.setdefault(repr(label), []).append(label)
+    ranked = sorted(counts.values(), key=len, reverse=True)
+    if not ranked or (len(ranked) > 1 and len(ranked[0]) == len(ranked[1])):
+        return False, None
+    return True, ranked[0][0]
+
+
 def effective_label(vote: str, has_expected: bool, expected: Any, result_value: Any, eval_type: str) -> tuple[bool, Any]:
     """(known, label): what the reviewer says the right verdict is.
 

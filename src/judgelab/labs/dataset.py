@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import get_call_for_judging
 from judgelab.db.models import Feedback, Metric, TestSet, TestSetItem
-from judgelab.feedback.labels import effective_label
+from judgelab.feedback.labels import effective_label, majority
 
 SMALL = 12  # below this many labels, one split has almost no power: say so
 
@@ -55,13 +55,29 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
     items: list[dict[str, Any]] = []
     votes = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
                             .order_by(Feedback.id)).all()
+    by_call: dict[int, list[tuple[Feedback, Any]]] = defaultdict(list)
     for f in votes:
         known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
-        if not known:
-            continue
-        call, _ = get_call_for_judging(session, project_id, f.call_log_id, with_results=False)
-        items.append({"key": f"feedback:{f.id}", "call": _slim(call), "label": label, "reason": f.feedback or "",
-                      "judged": f.result_value, "reviewer": f.reviewer, "source": f.source})
+        if known:
+            by_call[f.call_log_id].append((f, label))
+    for call_id, labelled in by_call.items():
+        # Several reviewers: the majority's label, with the majority's reasons (an overruled reason
+        # would teach the opposite rule); a tie keeps every vote, and the run asks which is right.
+        decided, label = majority([lab for _f, lab in labelled])
+        keep = [(f, lab) for f, lab in labelled if not decided or repr(lab) == repr(label)]
+        if decided and len(keep) > 1:
+            first = keep[0][0]
+            keep = [(first, label)]
+            reason = " / ".join(dict.fromkeys(f.feedback for f, _lab in labelled
+                                              if f.feedback and repr(_lab) == repr(label)))
+        else:
+            reason = None
+        call, _ = get_call_for_judging(session, project_id, call_id, with_results=False)
+        for f, lab in keep:
+            items.append({"key": f"feedback:{f.id}", "call": _slim(call), "label": lab,
+                          "reason": reason if reason is not None else (f.feedback or ""), "judged": f.result_value,
+                          "reviewer": f.reviewer if reason is None else f"{len(labelled)} reviewers",
+                          "source": f.source})
     stmt = (select(TestSetItem, TestSet).join(TestSet, TestSet.id == TestSetItem.test_set_id)
             .where(TestSetItem.metric_id == metric.id, TestSet.project_id == project_id, TestSetItem.has_expected_value))
     if test_set_ids is not None:
@@ -117,7 +133,14 @@ def apply_answer(items: list[dict[str, Any]], conflict: list[dict[str, Any]], an
     keys = {i["key"] for i in conflict}
     if answer.get("action") == "skip":
         return [i for i in items if i["key"] not in keys]
-    return [{**i, "label": answer.get("answer")} if i["key"] in keys else i for i in items]
+    right = answer.get("answer")
+    # The overruled items go, reasons and all: a reason argued for the other label, and kept under
+    # the answer's label it would make a generator write the opposite rule.
+    agreeing = [i for i in conflict if repr(i["label"]) == repr(right)]
+    if not agreeing:  # the answer is a third value: one item carries it, without the others' reasons
+        agreeing = [{**conflict[0], "label": right, "reason": ""}]
+    kept = {i["key"]: i for i in agreeing}
+    return [kept[i["key"]] if i["key"] in kept else i for i in items if i["key"] not in keys or i["key"] in kept]
 
 
 def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from judgelab.db.models import Feedback, Metric, MetricResult, MetricVersion
-from judgelab.feedback.labels import effective_label
+from judgelab.feedback.labels import effective_label, majority
 from judgelab.feedback.votes import LABS_MIN_FEEDBACK
 from judgelab.labs.agreement import agreement, wilson
 from judgelab.metrics.definition import BINARY_EVAL_TYPES
@@ -38,6 +38,7 @@ STOPWORDS = frozenset(
 @dataclass
 class Vote:
     call_id: int
+    reviewer: str
     version_id: int | None
     model: str | None  # the model of the result voted on: figures of different models are not pooled
     vote: str
@@ -63,6 +64,8 @@ class MetricReport:
     agreement: dict[str, Any] | None  # current version only
     diagnosis: dict[str, Any]
     by_version: list[dict[str, Any]] = field(default_factory=list)
+    contested_calls: int = 0  # calls whose reviewers tie: left out until someone settles them
+    reviewers: dict[str, Any] | None = None  # Cohen's kappa between reviewers on shared calls
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -78,10 +81,54 @@ def _votes(session: Session, metric: Metric) -> list[Vote]:
     out = []
     for f in rows:
         known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
-        out.append(Vote(f.call_log_id, f.metric_version_id,
+        out.append(Vote(f.call_log_id, f.reviewer, f.metric_version_id,
                         models.get(f.metric_result_id) if f.metric_result_id is not None else None, f.vote, f.result_value, known,
                         label, f.feedback or ""))
     return out
+
+
+def one_per_call(votes: list[Vote]) -> tuple[list[Vote], int]:
+    """The one rule for several reviewers, as labs applies it: per call, the majority's vote (each
+    reviewer's latest); a tie is contested and left out. Returns (votes, contested calls)."""
+    by_call: dict[int, list[Vote]] = defaultdict(list)
+    for v in votes:
+        by_call[v.call_id].append(v)
+    out, contested = [], 0
+    for call_votes in by_call.values():
+        if len(call_votes) == 1:
+            out.append(call_votes[0])
+            continue
+        known = [v for v in call_votes if v.known]
+        decided, label = majority([v.label for v in known]) if known else (False, None)
+        if decided:
+            out.append(next(v for v in known if repr(v.label) == repr(label)))
+        elif known:
+            contested += 1
+        else:
+            out.append(call_votes[-1])
+    return out, contested
+
+
+def reviewer_agreement(votes: list[Vote]) -> dict[str, Any] | None:
+    """Cohen's kappa between the two reviewers who labelled the most calls in common (None when no
+    two reviewers share a labelled call): how far people agree sets how well any judge can."""
+    by_reviewer: dict[str, dict[int, Any]] = defaultdict(dict)
+    for v in votes:
+        if v.known:
+            by_reviewer[v.reviewer][v.call_id] = v.label
+    best: tuple[int, str, str] | None = None
+    names = sorted(by_reviewer)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = len(by_reviewer[a].keys() & by_reviewer[b].keys())
+            if shared and (best is None or shared > best[0]):
+                best = (shared, a, b)
+    if best is None:
+        return None
+    _n, a, b = best
+    calls = sorted(by_reviewer[a].keys() & by_reviewer[b].keys())
+    stats = agreement([repr(by_reviewer[a][c]) for c in calls], [repr(by_reviewer[b][c]) for c in calls])
+    return {"reviewers": [a, b], "n": len(calls), "kappa": stats.kappa.as_dict(), "accuracy": stats.accuracy.as_dict()}
 
 
 def dominant_cause(reasons: list[str]) -> tuple[str, float] | None:
@@ -135,7 +182,7 @@ def metric_report(session: Session, metric: Metric) -> MetricReport:
     all_votes = _votes(session, metric)
     # The overview follows the current version: votes on an older version's results judged another
     # prompt (after a labs proposal is applied they would keep saying "systemic" about a fixed cause).
-    votes = [v for v in all_votes if v.version_id == current.id]
+    votes, contested = one_per_call([v for v in all_votes if v.version_id == current.id])
     results = session.scalar(
         select(func.count(func.distinct(MetricResult.call_log_id))).where(MetricResult.metric_id == metric.id)
     ) or 0
@@ -171,7 +218,7 @@ def metric_report(session: Session, metric: Metric) -> MetricReport:
         false_fails=len(false_fails), false_passes=len(false_passes), unexpected_na=len(unexpected_na),
         missed_na=len(missed_na), agreement=current_agreement,
         diagnosis=_diagnose(eval_type, votes, len(labelled), false_fails, false_passes, unexpected_na),
-        by_version=versions,
+        by_version=versions, contested_calls=contested, reviewers=reviewer_agreement(all_votes),
     )
 
 

@@ -14,21 +14,27 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from judgelab.db.models import Feedback, Metric, MetricResult
-from judgelab.feedback.labels import effective_label
+from judgelab.feedback.labels import effective_label, majority
 from judgelab.labs.agreement import agreement
 from judgelab.metrics.definition import BINARY_EVAL_TYPES
 
 
 def labels_by_call(session: Session, metric: Metric) -> dict[int, Any]:
-    """Call id -> the label people gave it (the latest current vote with a known label wins)."""
+    """Call id -> the label people gave it: each reviewer's latest vote, the majority across reviewers
+    (a tie leaves the call unlabelled), as labs reads labels."""
     eval_type = metric.current.eval_type
-    out: dict[int, Any] = {}
+    found: dict[int, list[Any]] = {}
     rows = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
                            .order_by(Feedback.id)).all()
     for f in rows:
         known, label = effective_label(f.vote, f.has_expected_value, f.expected_value, f.result_value, eval_type)
         if known:
-            out[f.call_log_id] = label
+            found.setdefault(f.call_log_id, []).append(label)
+    out: dict[int, Any] = {}
+    for call, labels in found.items():
+        decided, label = majority(labels)
+        if decided:
+            out[call] = label
     return out
 
 

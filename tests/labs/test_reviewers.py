@@ -1,0 +1,46 @@
+"""One rule for several reviewers everywhere: each reviewer's latest vote, the majority across
+reviewers, a tie asks; the overruled reason never survives; kappa between reviewers is shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from judgelab.db.models import Metric
+from judgelab.labs.dataset import apply_answer, contradictions, load_items
+from judgelab.labs.versions import labels_by_call
+from tests.conftest import Api, add_result
+
+
+def _vote(api: Api, call: int, metric: int, **body: Any) -> None:
+    r = api.post(f"/observability/v1/call-logs-external/{call}/mark_metric_vote/", json={"metric_id": metric, **body})
+    assert r.status_code == 201, r.text
+
+
+def test_majority_label_and_reasons_everywhere(api: Api, db: Any) -> None:
+    agent = api.agent()
+    metric = api.metric()["id"]
+    three, tie = api.call(agent, "three", "I lost my card")["id"], api.call(agent, "tie", "Change my seat")["id"]
+    for c in (three, tie):
+        add_result(db, c, metric, False)
+    _vote(api, three, metric, vote="disagree", expected_value=True, feedback="verified by pin", reviewer="ana")
+    _vote(api, three, metric, vote="disagree", expected_value=True, feedback="pin counts", reviewer="bo")
+    _vote(api, three, metric, vote="agree", feedback="no id asked", reviewer="cy")
+    _vote(api, tie, metric, vote="disagree", expected_value=True, feedback="fine", reviewer="ana")
+    _vote(api, tie, metric, vote="agree", feedback="not fine", reviewer="bo")
+    with db.session() as session:
+        m = session.get(Metric, metric)
+        items = load_items(session, api.project_id, m, None)
+        by_call = labels_by_call(session, m)
+    on_three = [i for i in items if i["call"]["id"] == three]
+    assert len(on_three) == 1 and on_three[0]["label"] is True and on_three[0]["reviewer"] == "3 reviewers"
+    assert on_three[0]["reason"] == "verified by pin / pin counts"  # cy's overruled reason is gone
+    assert by_call == {three: True}  # the tie is left unlabelled
+    conflicts = contradictions(items)
+    assert len(conflicts) == 1 and {i["reviewer"] for i in conflicts[0]} == {"ana", "bo"}  # the tie asks
+    settled = apply_answer(items, conflicts[0], {"answer": True})
+    on_tie = [i for i in settled if i["call"]["id"] == tie]
+    assert [(i["label"], i["reason"]) for i in on_tie] == [(True, "fine")]  # bo's "not fine" is not kept as a True reason
+    report = next(r for r in api.get("/api/v1/metrics/misalignment/").json()["results"] if r["metric_id"] == metric)
+    assert report["contested_calls"] == 1 and report["feedback"] == 1  # one call decided, one tied
+    assert report["reviewers"]["reviewers"] == ["ana", "bo"] and report["reviewers"]["n"] == 2
+    assert report["reviewers"]["accuracy"]["value"] == 0.5
