@@ -44,3 +44,29 @@ def test_majority_label_and_reasons_everywhere(api: Api, db: Any) -> None:
     assert report["contested_calls"] == 1 and report["feedback"] == 1  # one call decided, one tied
     assert report["reviewers"]["reviewers"] == ["ana", "bo"] and report["reviewers"]["n"] == 2
     assert report["reviewers"]["accuracy"]["value"] == 0.5
+
+
+def test_the_ledger_keeps_built_from_labels_out_of_later_held_out_sets(api: Api, db: Any) -> None:
+    from judgelab.labs.dataset import split
+    from judgelab.labs.versions import agreement_by_version
+
+    agent = api.agent()
+    metric = api.metric()["id"]
+    calls = [api.call(agent, f"c{i}", f"call number {i}")["id"] for i in range(15)]
+    for c in calls:
+        add_result(db, c, metric, c % 3 == 0)
+        _vote(api, c, metric, vote="agree")
+    with db.session() as session:
+        m = session.get(Metric, metric)
+        items = load_items(session, api.project_id, m, None)
+        built_from = [i["key"] for i in items[:9]]
+        m.current.trained_on = built_from  # as if version 1 had been applied from a labs run on these
+    with db.session() as session:
+        m = session.get(Metric, metric)
+        items = load_items(session, api.project_id, m, None)
+        assert sum(i["trained"] for i in items) == 9
+        for seed in range(20):
+            _opt, held = split(items, seed)
+            assert held and not any(i["key"] in built_from for i in held)  # they still train, never test
+        versions = agreement_by_version(session, m)
+    assert versions[0]["in_sample_left_out"] == 9 and versions[0]["compared"] == 6

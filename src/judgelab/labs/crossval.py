@@ -58,7 +58,8 @@ def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str,
     """k folds, stratified by label, deterministic for a seed; items on one conversation share a fold."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
-        groups[item.get("group") or item["fingerprint"]].append(item)
+        if not item.get("trained"):  # ledger labels (an applied version's) train in every fold, test in none
+            groups[item.get("group") or item["fingerprint"]].append(item)
     by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
     for fp in sorted(groups):
         by_label[repr(groups[fp][0]["label"])].append(groups[fp])
@@ -94,6 +95,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
         await labs_update(run_id, {"status": "failed", "message": "the judge-call budget cannot pay for the baseline"})
         return "failed"
     base_by_key = {i["key"]: b for i, b in zip(items, base)}
+    scored = [i for i in items if not i.get("trained")]  # ledger labels train in every fold, test in none
     noise = await measure_noise(content, items, base, model, spend, cache, ctx.get("determinism"))
     # The rewriter runs inside folds only when its budget covers every fold and the final proposal;
     # otherwise folds use the generators that need no model, so every fold is made the same way.
@@ -129,7 +131,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
             gains_this_repeat.append(sum(correct_diffs(test, test_base, preds)) / len(test))
             out_of_fold.update({i["key"]: p for i, p in zip(test, preds)})
             names.append(name)
-        if len(out_of_fold) < len(items):
+        if len(out_of_fold) < len(scored):
             spend.notes.append(f"the judge budget ended repeat {r + 1} of the cross-validation; it is left out")
             break
         repeats.append(out_of_fold)
@@ -154,21 +156,22 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
                               "chosen": name, "fold_choices": dict(chosen)}
     validation = f"repeated {FOLDS}-fold cross-validation, {len(repeats)} repeat(s), over all {len(items)} labels"
     if repeats:
-        new = [repeats[0][i["key"]] for i in items]
-        per_item = [sum(d) / len(repeats) for d in zip(*(correct_diffs(items, base, [rep[i["key"]] for i in items])
+        base_scored = [base_by_key[i["key"]] for i in scored]
+        new = [repeats[0][i["key"]] for i in scored]
+        per_item = [sum(d) / len(repeats) for d in zip(*(correct_diffs(scored, base_scored, [rep[i["key"]] for i in scored])
                                                           for rep in repeats))]
         flip_rate = noise.get("flip_rate")
-        learned = grouped_verdict(per_item, [i.get("group") or i["fingerprint"] for i in items], flip_rate,
-                                  labels=[i["label"] for i in items], predicted=new)
+        learned = grouped_verdict(per_item, [i.get("group") or i["fingerprint"] for i in scored], flip_rate,
+                                  labels=[i["label"] for i in scored], predicted=new)
         low, high = nadeau_bengio(fold_gains, 1 / FOLDS)
         learned["procedure_interval"] = {"low": low, "high": high, "folds_scored": len(fold_gains),
                                          "method": "Nadeau-Bengio corrected resampled t, 95 %"}
         audit_verdict, audit_scores = await judge_audit(content, proposal, audit, model, spend, cache, flip_rate)
         result.update({
             "scored": True, "validation": validation,
-            "scores": {"held_out": {"baseline": scores(items, base), "proposal": scores(items, new)},
+            "scores": {"held_out": {"baseline": scores(scored, base_scored), "proposal": scores(scored, new)},
                        **({"audit": audit_scores} if audit_scores else {})},
-            "failure_modes": failure_modes(items, base, new), "noise_floor": flip_rate, "learning_verdict": learned,
+            "failure_modes": failure_modes(scored, base_scored, new), "noise_floor": flip_rate, "learning_verdict": learned,
             "verdict": final_verdict(learned, audit_verdict, cross_validated=True, metric_id=ctx["metric_id"],
                                      audit_labelled=len(audit)),
         })
@@ -182,6 +185,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
     result.update({
         **proposal_fields(content, proposal),
         "notes": spend.notes, "split": counts, "held_out_items": [], "audit_items": [i["key"] for i in audit],
+        "trained_on": [i["key"] for i in items],
         "determinism": noise, "seed": params["seed"], "history": ctx.get("history", []),
     })
     await labs_complete(run_id, result, progress())

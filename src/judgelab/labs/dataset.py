@@ -90,7 +90,11 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
                       "reason": ts_item.feedback or "", "judged": None, "reviewer": f"test set {ts.id}",
                       "source": "test_set"})
     tolerance = tolerance_for(metric)
+    # The ledger: labels an applied version was built from never enter a later held-out set of this
+    # metric (they still train), or the version would be scored on what made it.
+    trained = {key for v in metric.versions for key in (v.trained_on or [])}
     for entry in items:
+        entry["trained"] = entry["key"] in trained
         entry["fingerprint"] = fingerprint(entry["call"])
         entry["group"] = group_of(entry["call"])
         entry["tolerance"] = tolerance
@@ -151,8 +155,11 @@ def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3)
     out over the labels by largest remainder, so a label seen once can be held out too (with 13
     distinct numeric labels, per-label rounding held out none)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    ledger = {i.get("group") or i["fingerprint"] for i in items if i.get("trained")}
+    always_train = [i for i in items if (i.get("group") or i["fingerprint"]) in ledger]
     for item in items:
-        groups[item.get("group") or item["fingerprint"]].append(item)
+        if (item.get("group") or item["fingerprint"]) not in ledger:
+            groups[item.get("group") or item["fingerprint"]].append(item)
     by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
     for g in sorted(groups):
         by_label[repr(groups[g][0]["label"])].append(groups[g])
@@ -171,7 +178,7 @@ def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3)
         pick = rng.choices(open_labels, weights=[weights[la] for la in open_labels])[0]
         cuts[pick] += 1
         weights[pick] = 0.0
-    optimisation: list[dict[str, Any]] = []
+    optimisation: list[dict[str, Any]] = list(always_train)
     held_out: list[dict[str, Any]] = []
     for label in labels:
         stratum = by_label[label]

@@ -206,6 +206,8 @@ async def labs_run(run_id: str) -> str:
         # Which labelled items were held out, so anyone can check none reached the generators.
         "held_out_items": [i["key"] for i in held_out],
         "audit_items": [i["key"] for i in audit],
+        # What the proposal was built from: applied, these enter the ledger.
+        "trained_on": [i["key"] for i in optimisation],
     })
     await labs_complete(run_id, result, {**counts, **spend.as_dict()})
     return "completed"

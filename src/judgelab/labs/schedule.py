@@ -18,7 +18,7 @@ from judgelab.db.models import Feedback, LabsRun, Metric
 from judgelab.errors import InvalidInput
 from judgelab.feedback.votes import LABS_MIN_FEEDBACK
 from judgelab.jobs import state
-from judgelab.labs.service import DEFAULT_JUDGE_CALLS, proposal_patch, start_run
+from judgelab.labs.service import DEFAULT_JUDGE_CALLS, proposal_patch, record_ledger, start_run
 from judgelab.metrics.service import get_metric, update_metric
 
 SCHEDULE_NAME = "judgelab-labs-schedules"
@@ -106,6 +106,7 @@ def auto_apply(session: Session, run: LabsRun, result: dict[str, Any]) -> str | 
     if metric.current.id != run.metric_version_id:
         return "not applied: the metric changed while the run was going"
     gain = result["verdict"].get("gain") or 0.0
-    update_metric(session, run.project_id, run.metric_id, proposal_patch(
+    metric, _changed = update_metric(session, run.project_id, run.metric_id, proposal_patch(
         result, f"auto-applied by labs run {run.id}: held-out accuracy +{gain:.2f}, verdict improved"))
+    record_ledger(metric, result)
     return f"applied as version {metric.current_version}"

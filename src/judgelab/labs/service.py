@@ -145,8 +145,14 @@ def apply_run(session: Session, project_id: int, run_id: str, reviewer: str) -> 
     verdict = (result.get("verdict") or {}).get("verdict")
     metric, _changed = update_metric(session, project_id, metric.id, proposal_patch(
         result, f"labs run {run.id} applied by {reviewer} (held-out verdict: {verdict})"))
+    record_ledger(metric, result)
     run.result = {**result, "applied": True, "applied_version": metric.current_version, "decided_by": reviewer}
     return metric
+
+
+def record_ledger(metric: Metric, result: dict[str, Any]) -> None:
+    """The new version remembers the labels it was built from (see `dataset.load_items`)."""
+    metric.current.trained_on = list(result.get("trained_on") or [])
 
 
 def discard_run(session: Session, project_id: int, run_id: str, reviewer: str) -> LabsRun:

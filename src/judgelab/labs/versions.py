@@ -43,6 +43,11 @@ def agreement_by_version(session: Session, metric: Metric) -> list[dict[str, Any
     binary = metric.current.eval_type in BINARY_EVAL_TYPES
     out = []
     for version in sorted(metric.versions, key=lambda v: v.version):
+        # Labels this version was built from (the labs ledger) are in-sample for it: its figure
+        # leaves them out, and says how many it left out.
+        trained_ids = [int(k.split(":", 1)[1]) for k in (version.trained_on or []) if k.startswith("feedback:")]
+        in_sample = set(session.scalars(select(Feedback.call_log_id).where(Feedback.id.in_(trained_ids))).all()) \
+            if trained_ids else set()
         newest = (select(func.max(MetricResult.id))
                   .where(MetricResult.metric_version_id == version.id, MetricResult.error.is_(None),
                          MetricResult.call_log_id.in_(list(labels) or [-1]))
@@ -50,7 +55,11 @@ def agreement_by_version(session: Session, metric: Metric) -> list[dict[str, Any
         rows = session.execute(select(MetricResult.call_log_id, MetricResult.value, MetricResult.model)
                                .where(MetricResult.id.in_(newest))).all()
         by_model: dict[str | None, list[tuple[Any, Any]]] = {}
+        left_out = 0
         for call, value, model in rows:
+            if call in in_sample:
+                left_out += 1
+                continue
             by_model.setdefault(model, []).append((labels[call], value))
         for model in sorted(by_model, key=lambda m: m or "") or [None]:
             found = by_model.get(model, [])
@@ -59,5 +68,6 @@ def agreement_by_version(session: Session, metric: Metric) -> list[dict[str, Any
                 pairs = [(e, p) for e, p in pairs if isinstance(e, bool) and isinstance(p, bool)]
             stats = agreement([e for e, _ in pairs], [p for _, p in pairs]).as_dict() if pairs else None
             out.append({"version": version.version, "model": model, "results_on_labelled": len(found),
-                        "compared": len(pairs), "agreement": stats})
+                        "compared": len(pairs), "agreement": stats, "in_sample_left_out": left_out,
+                        "out_of_sample": True})
     return out
