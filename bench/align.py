@@ -5,11 +5,15 @@
 
 From the tau-bench airline conversations and a labelled set built from them (`bench/airline_labels.py`:
 `confirmation`, a deterministic rule over the tool calls, or `policy`, tau-bench's reward), it
-starts a metric from a deliberately vague description, evaluates it, then plays a reviewer who
-leaves 6, 12 and 24 feedback items (the judge's mistakes first, each with the expected value and a
-reason written from the known truth), and after each batch runs labs twice: with every candidate
-generator, and with few-shot examples only (the baseline measured in the same run). It prints
-held-out kappa before and after with 95 % intervals, the verdict, and judge and rewriter calls.
+first sets aside a random third of the calls as a test set nobody labels, starts a metric from a
+deliberately vague description, evaluates it on the rest, then plays a reviewer who leaves 6, 12
+and 24 feedback items: half of each batch on calls a random audit sample draws (`source:
+random_audit`), half on the judge's mistakes it finds (`source: review_queue`), each with the
+expected value and a reason written from the known truth. After each batch it runs labs twice:
+with every candidate generator, and with few-shot examples only (the baseline measured in the same
+run). Every kappa it prints is scored on the disjoint random test set (each prompt evaluated there
+as a metric of its own), with 95 % intervals; labs' own verdict and its judge and rewriter calls
+are printed beside them.
 DSPy GEPA (light mode, reflection by the same model) is the other baseline: where `dspy` is
 installed (it is not a dependency), batches of 12 or more labels run it on the labs split's
 optimisation part and score its instruction with the same held-out report (`bench/gepa_baseline.py`).
@@ -45,6 +49,7 @@ from judgelab.calls.writer import import_payloads  # noqa: E402
 from judgelab.config import Settings  # noqa: E402
 from judgelab.db import open_database  # noqa: E402
 from judgelab.jobs.runtime import Runtime  # noqa: E402
+from judgelab.labs.agreement import agreement  # noqa: E402
 from judgelab.labs.dataset import SMALL, load_items, split  # noqa: E402
 from judgelab.metrics.service import get_metric  # noqa: E402
 from judgelab.projects.service import create_api_key, get_or_create_project  # noqa: E402
@@ -83,6 +88,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=100, help="judge calls per labs run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-share", type=float, default=1 / 3, help="share of the calls held out as the test set")
     args = parser.parse_args()
     if not args.model:
         parser.error("name a judge model: --model provider/model (or set JUDGELAB_MODEL)")
@@ -119,6 +125,29 @@ def main() -> None:
             random.Random(args.seed).shuffle(chosen)
             if args.calls:
                 chosen = chosen[: args.calls]
+            # The test set: random, disjoint, never labelled; every printed figure is scored on it.
+            n_test = max(2, round(len(chosen) * args.test_share))
+            test, chosen = chosen[:n_test], chosen[n_test:]
+            made = [0]
+
+            def test_kappa(description: str) -> dict[str, Any] | None:
+                """The prompt as a metric of its own, evaluated on the test set; kappa against the truth."""
+                made[0] += 1
+                probe = call("POST", "/test_framework/v1/metrics/", json={
+                    "name": f"test-set probe {made[0]}", "eval_type": "binary_workflow_adherence",
+                    "description": description})["id"]
+                done = call("POST", "/observability/v1/call-logs/evaluate_metrics/",
+                            json={"call_logs": [ids[c] for c in test], "metrics": [probe], "confirm": True})
+                while call("GET", f"/api/v1/jobs/{done['job_id']}/")["status"] not in ("completed", "failed", "stopped"):
+                    time.sleep(1)
+                pairs = []
+                for c in test:
+                    res = [r for r in call("GET", f"/observability/v1/call-logs-external/{ids[c]}/")["evaluation"]["metrics"]
+                           if r["metric_id"] == probe]
+                    if res and res[0]["error"] is None and isinstance(res[0]["value"], bool):
+                        pairs.append((truth[c][args.label], res[0]["value"]))
+                return agreement([e for e, _ in pairs], [p for _, p in pairs]).kappa.as_dict() if pairs else None
+
             metric = call("POST", "/test_framework/v1/metrics/", json={
                 "name": f"{args.label} (align bench)", "eval_type": "binary_workflow_adherence",
                 "description": VAGUE[args.label]})["id"]
@@ -126,31 +155,41 @@ def main() -> None:
                        json={"call_logs": [ids[c] for c in chosen], "metrics": [metric], "confirm": True})
             while (state := call("GET", f"/api/v1/jobs/{job['job_id']}/"))["status"] not in ("completed", "failed", "stopped"):
                 time.sleep(1)
+            before = test_kappa(VAGUE[args.label])
             judged = {}
             for c in chosen:
                 results = call("GET", f"/observability/v1/call-logs-external/{ids[c]}/")["evaluation"]["metrics"]
                 judged[c] = results[0]["value"] if results and results[0]["error"] is None else None
             wrong = [c for c in chosen if judged[c] is not truth[c][args.label]]
-            right = [c for c in chosen if c not in wrong]
-            order = wrong + right  # a reviewer working the review queue sees mistakes first
-            print(f"model {args.model}; label {args.label}; {len(chosen)} labelled calls "
-                  f"({sum(truth[c][args.label] for c in chosen)} pass); initial evaluation: {state['status']}, "
+            by_id = {v: k for k, v in ids.items()}
+            print(f"model {args.model}; label {args.label}; {len(chosen)} calls to review, {len(test)} in the random "
+                  f"test set ({sum(truth[c][args.label] for c in test)} pass); initial evaluation: {state['status']}, "
                   f"{len(wrong)} of {len(chosen)} disagree with the truth, {state['llm_calls']} judge calls")
             print()
-            print(f"{'feedback':>8}  {'run':<16} {'held-out kappa before':<24} {'after':<24} {'verdict':<16} "
+            print(f"{'feedback':>8}  {'run':<16} {'test-set kappa before':<24} {'after':<24} {'labs verdict':<24} "
                   f"{'judge calls':>11} {'rewriter':>8}")
-            voted = 0
+            labelled: set[str] = set()
             gepa_rows: list[dict[str, Any]] = []
+
+            def vote(c: str, **extra: Any) -> None:
+                label = truth[c][args.label]
+                body = {"metric_id": metric, "feedback": reasons[c], "reviewer": "bench", **extra}
+                if judged[c] is label:
+                    body["vote"] = "agree"
+                else:
+                    body.update(vote="disagree", expected_value=label)
+                call("POST", f"/observability/v1/call-logs-external/{ids[c]}/mark_metric_vote/", json=body)
+                labelled.add(c)
+
             for size in [int(x) for x in args.feedback.split(",")]:
-                for c in order[voted:size]:
-                    label = truth[c][args.label]
-                    body = {"metric_id": metric, "feedback": reasons[c], "reviewer": "bench"}
-                    if judged[c] is label:
-                        body["vote"] = "agree"
-                    else:
-                        body.update(vote="disagree", expected_value=label)
-                    call("POST", f"/observability/v1/call-logs-external/{ids[c]}/mark_metric_vote/", json=body)
-                voted = max(voted, size)
+                # Half at random (an audit sample the product draws), half the mistakes a reviewer finds.
+                audit_n = (size - len(labelled)) // 2
+                if audit_n:
+                    sample = call("POST", f"/api/v1/metrics/{metric}/audit_sample/", json={"size": audit_n, "seed": args.seed})
+                    for entry in sample["calls"]:
+                        vote(by_id[entry["call_log_id"]], source="random_audit", audit_sample_id=sample["id"])
+                for c in [c for c in wrong if c not in labelled][: size - len(labelled)]:
+                    vote(c, source="review_queue")
                 variants: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
                     ("labs", {}, None), ("few-shot only", {"generators": ["few-shot"]}, None)]
                 if gepa_baseline.available() is None and size >= SMALL:
@@ -168,12 +207,12 @@ def main() -> None:
                     if run["status"] != "completed" or not run.get("scored"):
                         print(f"{size:>8}  {name:<16} {run.get('message') or run.get('verdict', {}).get('explanation', '')}")
                         continue
-                    held = run["scores"]["held_out"]
+                    after = test_kappa(run["improved_metric_description"])
                     judge_calls, rewriter_calls = run["progress"]["judge_calls"], run["progress"]["rewriter_calls"]
                     if gepa is not None:  # GEPA's own optimisation calls, plus the held-out scoring run's
                         judge_calls, rewriter_calls = judge_calls + gepa["task_calls"], gepa["reflection_calls"]
-                    print(f"{size:>8}  {name:<16} {_fmt(held['baseline']['kappa']):<24} {_fmt(held['proposal']['kappa']):<24} "
-                          f"{run['verdict']['verdict']:<16} {judge_calls:>11} {rewriter_calls:>8}")
+                    print(f"{size:>8}  {name:<16} {_fmt(before):<24} {_fmt(after):<24} "
+                          f"{run['verdict']['verdict']:<24} {judge_calls:>11} {rewriter_calls:>8}")
             if gepa_baseline.available() is not None:
                 print(f"\nDSPy GEPA baseline: skipped ({gepa_baseline.available()}).")
             elif not gepa_rows:

@@ -83,3 +83,20 @@ def test_the_misalignment_overview_follows_the_current_version(api: Api, db) -> 
     after = next(r for r in api.get("/api/v1/metrics/misalignment/").json()["results"] if r["metric_id"] == metric)
     assert after["version"] == 2 and after["feedback"] == 0 and after["diagnosis"]["kind"] == "not_enough_feedback"
     assert after["by_version"][0]["version"] == 1 and after["by_version"][0]["votes"] == 8  # history kept apart
+
+
+def test_a_metric_declares_its_label_tolerance(api: Api, db) -> None:
+    from judgelab.db.models import Metric
+    from judgelab.labs.dataset import load_items
+
+    agent = api.agent()
+    metric = api.metric("score", eval_type="numeric", description="Rate 1-10", label_tolerance=1)
+    assert metric["label_tolerance"] == 1
+    c = api.call(agent)["id"]
+    add_result(db, c, metric["id"], 7)
+    _vote(api, c, metric["id"], vote="disagree", expected_value=8, feedback="an 8")
+    with db.session() as session:
+        items = load_items(session, api.project_id, session.get(Metric, metric["id"]), None)
+    assert items[0]["tolerance"] == 1.0
+    r = api.patch(f"/test_framework/v1/metrics/{metric['id']}/", json={"label_tolerance": 0.5})
+    assert r.status_code == 200 and r.json()["label_tolerance"] == 0.5 and r.json()["new_version"] is False

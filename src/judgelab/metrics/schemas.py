@@ -29,6 +29,9 @@ class MetricCreate(BaseModel):
     model: str | None = Field(default=None, description="provider/model overriding JUDGELAB_MODEL")
     agent: Id | None = None
     project: Id | None = None
+    label_tolerance: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
+        default=None, description="how far a numeric verdict may be from its label and still agree (default: exact for "
+                                  "numeric, 0.05 for continuous_qualitative)")
 
 
 class MetricPatch(BaseModel):
@@ -46,6 +49,9 @@ class MetricPatch(BaseModel):
     evaluation_trigger_custom_code: str | None = None
     model: str | None = None
     agent: Id | None = None
+    label_tolerance: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
+        default=None, description="how far a numeric verdict may be from its label and still agree (default: exact for "
+                                  "numeric, 0.05 for continuous_qualitative)")
     change_note: Annotated[str, Field(max_length=500)] | None = Field(
         default=None, description="why this version was made, kept in its history"
     )

@@ -66,7 +66,8 @@ def create_metric(session: Session, project_id: int, body: MetricCreate) -> Metr
     content = validate(MetricContent(**body.model_dump(include=set(MetricContent.names()))))
     _check_name_free(session, project_id, name)
     _check_reads(session, project_id, name, content, None)
-    metric = Metric(project_id=project_id, agent_id=body.agent, name=name, current_version=1)
+    metric = Metric(project_id=project_id, agent_id=body.agent, name=name, current_version=1,
+                    label_tolerance=body.label_tolerance)
     session.add(metric)
     session.add(_new_version(metric, 1, content, "created"))
     _flush(session, name)
@@ -105,6 +106,8 @@ def update_metric(session: Session, project_id: int, metric_id: int, body: Metri
             raise InvalidInput("name", "contains a NUL character (\\u0000), which cannot be stored")
         _check_name_free(session, project_id, name, except_id=metric.id)
         metric.name = name
+    if "label_tolerance" in sent:  # how labels are compared, not what the judge sees: no new version
+        metric.label_tolerance = sent.pop("label_tolerance")
     if "agent" in sent:
         agent_id = sent.pop("agent")
         if agent_id is not None:
@@ -174,6 +177,7 @@ def metric_to_dict(m: Metric) -> dict[str, Any]:
         **content_of(cur).as_dict(),
         "agent": m.agent_id,
         "project": m.project_id,
+        "label_tolerance": m.label_tolerance,
         "version": m.current_version,
         "version_id": cur.id,
         "num_versions": len(m.versions),
