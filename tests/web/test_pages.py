@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -159,3 +160,29 @@ def test_bad_form_values_are_400_pages_never_500(api: Api, db: Database) -> None
         assert r.status_code == 400, (path, data, r.status_code, r.text[:300])
         assert field in r.text and "text/html" in r.headers["content-type"], (path, r.text[:300])
     assert api.get(f"/test_framework/v1/metrics/{metric['id']}/feedback/").json()["count"] == 0  # nothing written
+
+
+def test_a_random_audit_in_the_browser_is_blind_and_recorded(app_client: Any, db: Any) -> None:
+    from tests.conftest import Api, add_result, make_key
+
+    key, project_id = make_key(db, "acme")
+    api = Api(app_client, key, project_id)
+    agent = api.agent()
+    metric = api.metric()["id"]
+    calls = [api.call(agent, f"c{i}", f"call {i}")["id"] for i in range(3)]
+    for c in calls:
+        add_result(db, c, metric, True, "looks verified")
+    page = app_client.post("/login", data={"api_key": key}, follow_redirects=False)
+    csrf = app_client.get(f"/review?metric={metric}").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    started = app_client.post("/review/audit", data={"csrf_token": csrf, "metric_id": metric, "size": 2}, follow_redirects=False)
+    assert started.status_code == 303 and page.status_code == 303
+    audit = app_client.get(started.headers["location"])
+    assert audit.status_code == 200 and "0 of 2" in audit.text and "looks verified" not in audit.text  # blind
+    call_id = int(audit.text.split('name="call_id" value="', 1)[1].split('"', 1)[0])
+    empty = app_client.post(started.headers["location"], data={"csrf_token": csrf, "call_id": call_id, "expected_value": ""})
+    assert empty.status_code == 400 and "expected_value" in empty.text
+    saved = app_client.post(started.headers["location"], data={"csrf_token": csrf, "call_id": call_id,
+                                                               "expected_value": "false", "feedback": "no id check"})
+    assert saved.status_code == 200 and "1 of 2" in saved.text and "the judge had said" in saved.text
+    fb = api.get(f"/test_framework/v1/metrics/{metric}/feedback/").json()["results"][0]
+    assert (fb["source"], fb["vote"], fb["label"]) == ("random_audit", "disagree", False) and fb["audit_sample_id"]
