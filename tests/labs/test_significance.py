@@ -116,3 +116,27 @@ def test_near_duplicates_stay_on_one_side() -> None:
         opt, held = split(items, seed)
         assert {i["group"] for i in opt}.isdisjoint({i["group"] for i in held})
         assert len(held) == 8  # two whole tasks of six
+
+
+def test_numeric_labels_get_mae_and_weighted_kappa() -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from judgelab.labs.report import scores, weighted_kappa
+
+    expected = [1, 2, 3, 4, 5, 3, 2, 4]
+    predicted = [1, 3, 3, 5, 5, 2, 2, 4]
+    reference = cohen_kappa_score([str(v) for v in expected], [str(v) for v in predicted], weights="quadratic",
+                                  labels=[str(v) for v in range(1, 6)])
+    assert weighted_kappa([float(v) for v in expected], [float(v) for v in predicted]) == pytest.approx(reference)
+    out = scores([{"label": e, "fingerprint": str(k)} for k, e in enumerate(expected)], predicted)
+    assert out["mae"] == pytest.approx(3 / 8) and out["numeric_n"] == 8
+
+
+def test_near_identical_transcripts_join_one_group() -> None:
+    from judgelab.labs.dataset import join_near_duplicates
+
+    text = "the agent asked for the booking code and the customer read it out slowly twice " * 6
+    items = [{"call": {"transcript": text}, "group": "a"}, {"call": {"transcript": text + " thanks"}, "group": "b"},
+             {"call": {"transcript": "a completely different call about baggage fees and a refund"}, "group": "c"}]
+    join_near_duplicates(items)
+    assert [i["group"] for i in items] == ["a", "a", "c"]

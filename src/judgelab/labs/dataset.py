@@ -42,6 +42,41 @@ def group_of(call: dict[str, Any]) -> str:
     return "text:" + fingerprint(call)
 
 
+SHINGLE = 5  # words per shingle
+NEAR = 0.9  # Jaccard overlap of shingles above which two transcripts are one conversation
+MIN_WORDS = 30  # shorter transcripts differ by a word or two on purpose: only exact copies join
+
+
+def _shingles(call: dict[str, Any]) -> set[str]:
+    text = " ".join(t.get("content") or "" for t in call.get("transcript_json") or []) or call.get("transcript") or ""
+    words = text.lower().split()
+    if len(words) < MIN_WORDS:
+        return set()
+    return {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def join_near_duplicates(items: list[dict[str, Any]]) -> None:
+    """Transcripts that share most of their 5-word shingles (a retried call, a re-sent log with a
+    new id) join one group, so they cannot straddle a split."""
+    sets = [_shingles(i["call"]) for i in items]
+    parent = list(range(len(items)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a in range(len(items)):
+        for b in range(a + 1, len(items)):
+            if root(a) != root(b) and sets[a] and sets[b]:
+                overlap = len(sets[a] & sets[b]) / len(sets[a] | sets[b])
+                if overlap >= NEAR:
+                    parent[root(b)] = root(a)
+    for k, item in enumerate(items):
+        item["group"] = items[root(k)]["group"]
+
+
 def tolerance_for(metric: Metric) -> float:
     """How far a number may be from its label and still agree: the metric's own, else exact for
     numeric metrics and +-5 % of the 0-1 range for continuous ones."""
@@ -89,6 +124,9 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
         items.append({"key": f"test_set_item:{ts_item.id}", "call": call, "label": ts_item.expected_value,
                       "reason": ts_item.feedback or "", "judged": None, "reviewer": f"test set {ts.id}",
                       "source": "test_set"})
+    for entry in items:
+        entry["group"] = group_of(entry["call"])
+    join_near_duplicates(items)
     tolerance = tolerance_for(metric)
     # The ledger: labels an applied version was built from never enter a later held-out set of this
     # metric (they still train), or the version would be scored on what made it.
@@ -96,7 +134,6 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
     for entry in items:
         entry["trained"] = entry["key"] in trained
         entry["fingerprint"] = fingerprint(entry["call"])
-        entry["group"] = group_of(entry["call"])
         entry["tolerance"] = tolerance
     return items
 

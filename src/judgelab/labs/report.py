@@ -47,7 +47,40 @@ def scores(items: list[dict[str, Any]], predicted: list[Any]) -> dict[str, Any]:
         # The share of passes among the labels: what a kappa or accuracy must be read against.
         "base_rate": (wilson(sum(i["label"] is True for i in items), len(items)).as_dict()
                       if items and all(isinstance(i["label"], bool) for i in items) else None),
+        **numeric_scores(items, predicted),
     }
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def numeric_scores(items: list[dict[str, Any]], predicted: list[Any]) -> dict[str, Any]:
+    """For numeric and continuous labels: the mean absolute error and quadratic-weighted kappa (a
+    near miss counts as part agreement), which exact-match accuracy and kappa cannot show."""
+    pairs = [(float(i["label"]), float(p)) for i, p in zip(items, predicted) if _number(i["label"]) and _number(p)]
+    if not pairs:
+        return {}
+    mae = sum(abs(a - b) for a, b in pairs) / len(pairs)
+    return {"mae": mae, "weighted_kappa": weighted_kappa([a for a, _ in pairs], [b for _, b in pairs]), "numeric_n": len(pairs)}
+
+
+def weighted_kappa(expected: list[float], predicted: list[float]) -> float | None:
+    """Cohen's kappa with quadratic weights, over the values seen (as scikit-learn's `weights="quadratic"`)."""
+    values = sorted(set(expected) | set(predicted))
+    if len(values) < 2:
+        return None
+    index = {v: k for k, v in enumerate(values)}
+    n, size = len(expected), len(values)
+    observed = [[0.0] * size for _ in values]
+    for e, p in zip(expected, predicted):
+        observed[index[e]][index[p]] += 1
+    rows = [sum(r) for r in observed]
+    cols = [sum(observed[r][c] for r in range(size)) for c in range(size)]
+    weight = [[(i - j) ** 2 / (size - 1) ** 2 for j in range(size)] for i in range(size)]
+    num = sum(weight[i][j] * observed[i][j] for i in range(size) for j in range(size))
+    den = sum(weight[i][j] * rows[i] * cols[j] / n for i in range(size) for j in range(size))
+    return None if den == 0 else 1 - num / den
 
 
 def failure_modes(items: list[dict[str, Any]], base: list[Any], new: list[Any]) -> list[dict[str, Any]]:
