@@ -253,6 +253,8 @@ def _print_result(state: dict[str, Any]) -> None:
         console.print(f"evidence: {verdict['evidence']}", highlight=False)
     if verdict.get("next_step"):
         console.print(f"next: {verdict['next_step']['text']}", highlight=False)
+    for note in state.get("notes") or []:
+        console.print(f"note: {note}", highlight=False, markup=False)
     p = state.get("progress") or {}
     console.print(f"{p.get('judge_calls', 0)} judge calls, {p.get('rewriter_calls', 0)} rewriter calls, "
                   f"${p.get('cost_usd', 0):.4f}. Nothing was applied: apply it with "
