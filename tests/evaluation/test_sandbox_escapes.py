@@ -289,7 +289,7 @@ def test_without_bubblewrap_custom_code_is_refused_by_name() -> None:
 def test_the_child_sees_only_the_runtime(host: Host) -> None:
     box = Sandbox(_bwrap(), LIMITS, Gate(1))
     # The hook forbids listing; what the OS shows is checked by asking for paths that exist on the host.
-    code = ("import os\nhost = [p for p in ('/etc/passwd', '/var/run', '/tmp', '/home', '/usr/bin/sh', '/bin/sh', "
+    code = ("import os\nhost = [p for p in ('/etc/passwd', '/var/run', '/tmp', '/home', '/usr/bin/sh', '/bin/sh', data['site'], "
             "os.path.dirname(data['dir'])) if os.path.exists(p)]\n_result = len(host) == 0\n_explanation = repr(host)")
     out = asyncio.run(run_custom_code(code, host.data(), limits=LIMITS, sandbox=box))
     assert out.error is None and out.result is True, out

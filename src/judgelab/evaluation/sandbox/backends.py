@@ -64,7 +64,11 @@ class Backend(Protocol):
 
 
 def _stdlib_dirs() -> list[str]:
-    paths = sysconfig.get_paths()
+    """The base interpreter's standard library: in a virtualenv, `platstdlib` would name the
+    virtualenv's own lib directory (its site-packages), which the child must not see."""
+    base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix, "installed_base": sys.base_prefix,
+            "installed_platbase": sys.base_exec_prefix}
+    paths = sysconfig.get_paths(vars=base)
     dirs = {os.path.realpath(paths["stdlib"]), os.path.realpath(paths["platstdlib"])}
     return sorted(dirs)
 
