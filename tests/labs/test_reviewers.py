@@ -70,3 +70,18 @@ def test_the_ledger_keeps_built_from_labels_out_of_later_held_out_sets(api: Api,
             assert held and not any(i["key"] in built_from for i in held)  # they still train, never test
         versions = agreement_by_version(session, m)
     assert versions[0]["in_sample_left_out"] == 9 and versions[0]["compared"] == 6
+
+
+def test_the_metric_page_shows_reviewer_agreement(api: Api, db: Any, app_client: Any) -> None:
+    agent = api.agent()
+    metric = api.metric()["id"]
+    for i in range(3):
+        c = api.call(agent, f"c{i}", f"text {i}")["id"]
+        add_result(db, c, metric, True)
+        _vote(api, c, metric, vote="agree", reviewer="ana")
+        _vote(api, c, metric, vote="agree" if i else "disagree", expected_value=None if i else False, reviewer="bo",
+              feedback="no pin")
+    app_client.post("/login", data={"api_key": api.key})
+    page = app_client.get(f"/metrics/{metric}").text
+    assert "Reviewers agree with each other: ana and bo" in page and "on 3 shared calls" in page
+    assert "1 call(s) where reviewers tie" in page
