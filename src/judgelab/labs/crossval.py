@@ -22,6 +22,7 @@ import random
 from collections import Counter, defaultdict
 from typing import Any
 
+from judgelab.labs.dataset import group_key
 from judgelab.labs.report import correct_diffs, errors_of, failure_modes, grouped_verdict, scores
 from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
@@ -59,7 +60,7 @@ def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str,
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
         if not item.get("trained"):  # ledger labels (an applied version's) train in every fold, test in none
-            groups[item.get("group") or item["fingerprint"]].append(item)
+            groups[group_key(item)].append(item)
     by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
     for fp in sorted(groups):
         by_label[repr(groups[fp][0]["label"])].append(groups[fp])
@@ -161,7 +162,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
         per_item = [sum(d) / len(repeats) for d in zip(*(correct_diffs(scored, base_scored, [rep[i["key"]] for i in scored])
                                                           for rep in repeats))]
         flip_rate = noise.get("flip_rate")
-        learned = grouped_verdict(per_item, [i.get("group") or i["fingerprint"] for i in scored], flip_rate,
+        learned = grouped_verdict(per_item, [group_key(i) for i in scored], flip_rate,
                                   labels=[i["label"] for i in scored], predicted=new)
         low, high = nadeau_bengio(fold_gains, 1 / FOLDS)
         learned["procedure_interval"] = {"low": low, "high": high, "folds_scored": len(fold_gains),

@@ -32,6 +32,11 @@ def text_fingerprint(text: str) -> str:
     return hashlib.sha256(" ".join((text or "").lower().split()).encode()).hexdigest()[:32]
 
 
+def group_key(item: dict[str, Any]) -> str:
+    """The conversation group a labelled item belongs to (its near-duplicates share it)."""
+    return item.get("group") or item["fingerprint"]
+
+
 def group_of(call: dict[str, Any]) -> str:
     """Near-duplicates share a group and so one side of every split: the same task or customer (in
     metadata: tau-bench's 4 trials of one task are one group), else the same normalised text."""
@@ -192,11 +197,11 @@ def split(items: list[dict[str, Any]], seed: int, held_out_share: float = 1 / 3)
     out over the labels by largest remainder, so a label seen once can be held out too (with 13
     distinct numeric labels, per-label rounding held out none)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    ledger = {i.get("group") or i["fingerprint"] for i in items if i.get("trained")}
-    always_train = [i for i in items if (i.get("group") or i["fingerprint"]) in ledger]
+    ledger = {group_key(i) for i in items if i.get("trained")}
+    always_train = [i for i in items if group_key(i) in ledger]
     for item in items:
-        if (item.get("group") or item["fingerprint"]) not in ledger:
-            groups[item.get("group") or item["fingerprint"]].append(item)
+        if group_key(item) not in ledger:
+            groups[group_key(item)].append(item)
     by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
     for g in sorted(groups):
         by_label[repr(groups[g][0]["label"])].append(groups[g])

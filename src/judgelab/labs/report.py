@@ -6,6 +6,7 @@ from typing import Any
 
 from judgelab.labs.agreement import agreement, wilson
 from judgelab.labs.candidates import error_kind
+from judgelab.labs.dataset import group_key
 from judgelab.labs.significance import decide, exact_test, group_votes
 
 ERROR = "__error__"  # an evaluation that failed counts as wrong, never as a verdict
@@ -16,9 +17,7 @@ def same(label: Any, predicted: Any, tolerance: float = 0.0) -> bool:
     an error never counts as right."""
     if predicted == ERROR:
         return False
-    numbers = (int, float)
-    if isinstance(label, numbers) and isinstance(predicted, numbers) and not isinstance(label, bool) \
-            and not isinstance(predicted, bool):
+    if _number(label) and _number(predicted):
         return abs(label - predicted) <= tolerance + 1e-9
     return repr(label) == repr(predicted)
 
@@ -112,7 +111,7 @@ def verdict(items: list[dict[str, Any]], base: list[Any], new: list[Any], noise:
     """The exact one-sided sign test on discordant conversations (one vote per group), and the word
     it allows. `improved` is refused when the labels, or the proposal's verdicts, are all one class:
     a judge that answers one thing everywhere cannot be shown to agree with people by them."""
-    return grouped_verdict(correct_diffs(items, base, new), [i.get("group") or i["fingerprint"] for i in items],
+    return grouped_verdict(correct_diffs(items, base, new), [group_key(i) for i in items],
                            noise, labels=[i["label"] for i in items], predicted=new)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from judgelab.labs.dataset import SMALL, apply_answer, contradictions, question_for, split
+from judgelab.labs.dataset import SMALL, apply_answer, contradictions, group_key, question_for, split
 from judgelab.labs.report import errors_of, failure_modes, scores, verdict
 from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
@@ -42,8 +42,8 @@ def split_by_source(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     """(labels to learn from, random-audit labels). A conversation with an audit label is kept out
     of learning entirely, so no generator ever sees it."""
     audit = [i for i in items if i.get("source") == AUDIT]
-    audited = {i.get("group") or i["fingerprint"] for i in audit}
-    learn = [i for i in items if i.get("source") != AUDIT and (i.get("group") or i["fingerprint"]) not in audited]
+    audited = {group_key(i) for i in audit}
+    learn = [i for i in items if i.get("source") != AUDIT and group_key(i) not in audited]
     return learn, audit
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS
 
 from judgelab.db.models import LabsRun
@@ -52,9 +53,7 @@ def _load(run_id: str) -> dict[str, Any]:
 
 def known_determinism(session: Any, model: str | None) -> dict[str, Any] | None:
     """The newest measurement of this model's run-to-run noise by an earlier labs run, if any."""
-    from sqlalchemy import select
-
-    rows = session.scalars(select(LabsRun.result).where(LabsRun.status == "completed")
+    rows = session.scalars(sa.select(LabsRun.result).where(LabsRun.status == "completed")
                            .order_by(LabsRun.created_at.desc()).limit(200)).all()
     for result in rows:
         found = (result or {}).get("determinism")
@@ -66,9 +65,7 @@ def known_determinism(session: Any, model: str | None) -> dict[str, Any] | None:
 def run_history(session: Any, metric_id: int, version_id: int, run_id: str) -> list[dict[str, Any]]:
     """Earlier labs runs that tested this metric version, and what they said: a reader should
     know how many tries a verdict came after."""
-    from sqlalchemy import select
-
-    rows = session.execute(select(LabsRun.id, LabsRun.result, LabsRun.params, LabsRun.created_at).where(
+    rows = session.execute(sa.select(LabsRun.id, LabsRun.result, LabsRun.params, LabsRun.created_at).where(
         LabsRun.metric_id == metric_id, LabsRun.metric_version_id == version_id, LabsRun.status == "completed",
         LabsRun.id != run_id).order_by(LabsRun.created_at)).all()
     return [{"progress_id": r.id, "verdict": ((r.result or {}).get("verdict") or {}).get("verdict"),
