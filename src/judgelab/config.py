@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     sandbox_cpu_seconds: int = Field(default=5, ge=1, le=3600)
     sandbox_wall_seconds: float = Field(default=10.0, gt=0, le=3600)
     sandbox_scratch_total_mb: int = Field(default=64, ge=1, le=65536, description="scratch space of all sandboxes together")
+    judge_max_input_chars: int = Field(default=400_000, ge=2_000, le=10_000_000,
+                                       description="a call longer than this (characters; about 4 per token) is judged "
+                                                   "on an excerpt that says so, not sent to overflow the model's context")
     sandbox_max_judge_calls: int = Field(default=5, ge=0, le=1000,
                                          description="LLM requests nested judge() calls may make per evaluation, re-asks included")
     # The web UI behind a TLS-terminating proxy: trust its X-Forwarded-Proto / X-Forwarded-For.

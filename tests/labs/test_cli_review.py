@@ -41,7 +41,8 @@ def test_review_votes_and_runs_labs(api: Api, db: Any, backend: str, system_db: 
     assert "go ahead" in out.output.split("The transcript shows:", 1)[1]
     assert "saved: 17 feedback items (labs needs 6: ready)" in out.output
     assert "verdict:" in out.output and "Nothing was applied" in out.output
-    assert "+Pass only when the customer says the exact word yes before the agent books. A paraphrased" in out.output
+    assert "+Rules learned from reviewers' feedback" in out.output
+    assert "+- A paraphrased confirmation such as 'go ahead' counts as a yes." in out.output
     assert "held out (n=6, base rate" in out.output
     votes = api.get(f"/test_framework/v1/metrics/{metric}/feedback/", params={"page_size": 200}).json()["results"]
     mine = [v for v in votes if v["reviewer"] == "maria"]

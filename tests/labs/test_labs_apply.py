@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from judgelab.labs.candidates import REWRITER_SYSTEM
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api
 from tests.jobs.conftest import RuntimeFactory
 from tests.jobs.test_jobs import wait_for
+from tests.labs import rewriter
 from tests.labs.test_labs_run import PARAPHRASE_RULE, _poll, _setup, _vote, model
 
 
@@ -33,7 +33,7 @@ def test_apply_and_discard(api: Api, start_runtime: RuntimeFactory, fake_model: 
         _vote(api, c, metric, vote="agree", feedback="Right.")
 
     first = _completed_run(api, metric)
-    rewrites = [b for b in fake_model.stats.bodies if b["messages"][0]["content"] == REWRITER_SYSTEM]
+    rewrites = [b for b in fake_model.stats.bodies if rewriter.is_rewriter(b)]
     assert rewrites and {b["model"] for b in rewrites} == {"rewriter-9"}  # JUDGELAB_REWRITER_MODEL
     assert {b["model"] for b in fake_model.stats.bodies if b not in rewrites} == {"judge-1"}
     discarded = api.post(f"/api/v1/labs/{first['progress_id']}/discard/")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from judgelab.labs.candidates import REWRITER_SYSTEM
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api, add_result
 from tests.jobs.conftest import RuntimeFactory
+from tests.labs import rewriter
 from tests.labs.test_labs_run import _poll, _vote
 
 ORIGINAL = "Fail the call when the agent books without asking the customer first."
@@ -19,9 +19,8 @@ CANARY = "zebracanary"
 def degenerate(body: dict[str, Any]) -> str:
     """Judges the original prompt by the transcript; fails every call once the prompt changes at all.
     Its rewriter adds a rule."""
-    if body["messages"][0]["content"] == REWRITER_SYSTEM:
-        current = body["messages"][1]["content"].split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
-        return json.dumps({"description": current + " Be strict about every booking.", "rationale": "stricter"})
+    if rewriter.is_rewriter(body):
+        return rewriter.answer("Be strict about every booking.")
     text = body["messages"][-1]["content"]
     criterion = text.split("Criterion:\n", 1)[1].rsplit("\n\n<T", 1)[0]
     if criterion.strip() != ORIGINAL:
@@ -108,12 +107,12 @@ def test_with_random_audit_labels_the_degenerate_judge_is_caught(
 
 
 def _no_canary(run: dict[str, Any], fake_model: FakeOpenAIServer) -> None:
-    rewriter = [b["messages"][1]["content"] for b in fake_model.stats.bodies if b["messages"][0]["content"] == REWRITER_SYSTEM]
-    assert rewriter, "the rewriter was asked"
-    assert not any(CANARY in r for r in rewriter)
+    asked = [b["messages"][1]["content"] for b in fake_model.stats.bodies if rewriter.is_rewriter(b)]
+    assert asked, "the rewriter was asked"
+    assert not any(CANARY in r for r in asked)
     # Nor in any candidate, the proposal, or a few-shot block (which quotes labelled transcripts).
     judge_prompts = [b["messages"][-1]["content"].split("\n\n<T", 1)[0] for b in fake_model.stats.bodies
-                     if b["messages"][0]["content"] != REWRITER_SYSTEM]
+                     if not rewriter.is_rewriter(b)]
     assert not any(CANARY in p for p in judge_prompts)
     assert CANARY not in json.dumps({k: v for k, v in run.items() if k not in ("audit_items",)})
     assert len(run["audit_items"]) == 6 and not set(run["audit_items"]) & set(run["held_out_items"])

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from judgelab.labs.candidates import REWRITER_SYSTEM
-from judgelab.labs.steps import pareto_pool
+from judgelab.labs.search import pareto_pool
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api
 from tests.jobs.conftest import RuntimeFactory
 from tests.jobs.test_jobs import wait_for
+from tests.labs import rewriter
 from tests.labs.test_labs_run import _poll, _vote
 
 STRICT = "Pass only when the customer says the exact word yes before the agent books."
@@ -21,12 +21,11 @@ RULES = {"go ahead": " A paraphrased yes such as 'go ahead' counts.", "thumbs up
 def judge(body: dict[str, Any]) -> str:
     """The rewriter fixes only the first kind of mistake it is shown; the judge reads its criterion literally."""
     text = body["messages"][-1]["content"]
-    if body["messages"][0]["content"] == REWRITER_SYSTEM:
-        current = text.split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
-        mistakes = text.split("The judge's mistakes", 1)[1]
+    if rewriter.is_rewriter(body):
+        mistakes = rewriter.mistakes(body)
         first = min((k for k in RULES if k in mistakes), key=mistakes.index)
-        return json.dumps({"description": current + RULES[first], "rationale": "one thing at a time"})
-    criterion = text.split("Criterion:\n", 1)[1].split("<T", 1)[0]
+        return rewriter.answer(RULES[first].strip())
+    criterion = rewriter.criterion_of(body)
     transcript = text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]
     if "Customer: yes" in transcript:
         result = True
@@ -61,7 +60,7 @@ def test_a_second_round_fixes_what_the_first_left(api: Api, start_runtime: Runti
     run = _poll(api, api.post("/test_framework/metric-reviews/process_feedbacks/",
                               json={"metric_id": metric, "max_judge_calls": 300}).json()["progress_id"])
     assert run["status"] == "completed", run
-    assert run["chosen"] == "critique and edit (round 2, from critique and edit)"
+    assert run["chosen"] == "hypothesis 1 (round 2, from hypothesis 1)"
     assert RULES["go ahead"].strip() in run["improved_metric_description"]
     assert RULES["thumbs up"].strip() in run["improved_metric_description"]
     assert run["progress"]["rewriter_calls"] == 2

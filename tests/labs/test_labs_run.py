@@ -7,11 +7,11 @@ import json
 import time
 from typing import Any
 
-from judgelab.labs.candidates import REWRITER_SYSTEM
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api
 from tests.jobs.conftest import RuntimeFactory
 from tests.jobs.test_jobs import wait_for
+from tests.labs import rewriter
 
 STRICT = "Pass only when the customer says the exact word yes before the agent books."
 PARAPHRASE_RULE = " A paraphrased confirmation such as 'go ahead' counts as a yes."
@@ -19,12 +19,11 @@ PARAPHRASE_RULE = " A paraphrased confirmation such as 'go ahead' counts as a ye
 
 def model(body: dict[str, Any]) -> str:
     """A judge that follows its criterion literally, and a rewriter that edits what reasons name."""
-    if body["messages"][0]["content"] == REWRITER_SYSTEM:
-        current = body["messages"][1]["content"].split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
-        return json.dumps({"description": current + PARAPHRASE_RULE, "rationale": "reviewers accept paraphrases"})
+    if rewriter.is_rewriter(body):
+        return rewriter.answer(PARAPHRASE_RULE.strip())
     text = body["messages"][-1]["content"]
     transcript = text.rsplit("</T", 1)[0].rsplit(">", 1)[-1] if "<T" in text else text
-    criterion = text.split("Criterion:\n", 1)[1].split("\n\n", 1)[0]
+    criterion = rewriter.criterion_of(body)
     if "Customer: yes" in transcript:
         result = True
     elif "go ahead" in transcript:
@@ -96,7 +95,8 @@ def test_the_labs_loop_end_to_end(api: Api, start_runtime: RuntimeFactory, fake_
     run = _poll(api, started.json()["progress_id"])
     assert run["status"] == "completed", run
     assert PARAPHRASE_RULE.strip() in run["improved_metric_description"] and run["applied"] is False
-    assert run["diff"].startswith("--- current\n+++ proposal\n") and "+" + STRICT in run["diff"]
+    assert run["diff"].startswith("--- current\n+++ proposal\n") and " " + STRICT + "\n" in run["diff"]
+    assert "+- " + PARAPHRASE_RULE.strip() + "\n" in run["diff"]
     held = run["scores"]["held_out"]
     assert held["proposal"]["num_total"] == held["baseline"]["num_total"] == run["split"]["held_out"] == 6
     assert held["baseline"]["kappa"]["n"] == 6 and held["proposal"]["accuracy"]["low"] is not None
@@ -118,9 +118,18 @@ def test_the_labs_loop_end_to_end(api: Api, start_runtime: RuntimeFactory, fake_
     assert run["verdict"]["verdict"] == expected and run["verdict"]["p"] == 0.5 ** held_paraphrases
     assert sum(ref.startswith("ref-n") for ref in held_refs) == 2  # stratified: a third of each label
     rewriter_prompts = [b["messages"][1]["content"] for b in fake_model.stats.bodies
-                        if b["messages"][0]["content"] == REWRITER_SYSTEM]
+                        if rewriter.is_rewriter(b)]
     assert len(rewriter_prompts) == 1 and "ref-p" in rewriter_prompts[0]
     assert not any(ref in rewriter_prompts[0] for ref in held_refs)
+    # The job above evaluated this version with this model: labs reused those 18 verdicts, paying none twice.
+    assert run["split"]["baseline_reused"] == 18
+    # GEPA's split: the rewriter saw the reflection part only, candidates were scored on the selection part.
+    reflection, selection = set(run["reflection_items"]), set(run["selection_items"])
+    assert reflection.isdisjoint(selection) and reflection | selection == set(run["trained_on"])
+    assert not any(refs[feedback[k]] in rewriter_prompts[0] for k in selection)
+    assert all(refs[feedback[k]] in rewriter_prompts[0] for k in reflection if refs[feedback[k]].startswith("ref-p"))
+    # Its reflective dataset: the judge's own explanation and the decisive moment, numbered.
+    assert "Judge's explanation: read the confirmation" in rewriter_prompts[0] and "(turn 2) [00:03] User: Book flight" in rewriter_prompts[0]
     # Apply (a new version), rerun: the paraphrased confirmations now pass.
     r = api.patch(f"/test_framework/v1/metrics/{metric}/", json={"description": run["improved_metric_description"]})
     assert r.status_code == 200 and r.json()["version"] == 2
@@ -297,15 +306,17 @@ def test_to_custom_code_sends_fewer_tokens_and_keeps_agreement(
     from tests.conftest import add_result
 
     assert keywords("Pass only when the customer confirms the booking with an explicit yes.", []) == \
-        ["confirm", "book", "explicit"]
+        ["confirm", "book", "explicit", "yes"]
     fake_model.rule = model
     start_runtime(settings)
     agent = api.agent(description="Weather small talk rules.\n\nBooking: always confirm before you book.")
     metric = api.metric("confirms before booking",
                         description="Pass only when the customer confirms the booking with an explicit yes.")["id"]
-    filler = [{"role": r, "content": f"Let me tell you about the weather in Paris, part {n}.", "start_time": float(n)}
-              for n, r in enumerate(["agent", "user"] * 10)]
+    cities = ["Paris", "Lima", "Oslo", "Cairo", "Quito", "Perth"]
     for i in range(6):
+        # Small talk about a different city per call, so the calls are not near-duplicates of each other.
+        filler = [{"role": r, "content": f"Let me tell you about {cities[i]} and its weather, part {n}.",
+                   "start_time": float(n)} for n, r in enumerate(["agent", "user"] * 10)]
         answer = "Customer: yes" if i % 2 else "I'd rather not."
         turns = [*filler, {"role": "agent", "content": f"Shall I book flight ref-{i} now?", "start_time": 30.0},
                  {"role": "user", "content": answer, "start_time": 32.0}]
@@ -321,9 +332,14 @@ def test_to_custom_code_sends_fewer_tokens_and_keeps_agreement(
         time.sleep(0.1)
     assert out["status"] == "completed", out
     judge, code = out["agreement"]["judge"], out["agreement"]["code"]
-    assert judge["num_correct"] == code["num_correct"] == 6 and code["errors"] == 0
+    assert judge["num_correct"] == code["num_correct"] == 3 and code["errors"] == 0, (out["failures"], out["agreement"])
     tokens = out["input_tokens_per_call"]
     assert tokens["code"] < tokens["judge"] and tokens["saved_share"] > 0.3, tokens
+    # Measured on labelled calls the keyword choice did not see, with an interval; nothing failed.
+    assert (out["keywords_from"], out["measured_on"], out["in_sample"], out["failed"]) == (3, 3, False, 0)
+    interval = tokens["saved_share_interval"]
+    assert interval["low"] <= tokens["saved_share"] <= interval["high"] and tokens["calls"] == 3
+    assert out["agreement_difference"]["verdict"] == "not significant"
     assert "KEYWORDS" in out["custom_code"] and out["metric_body"]["type"] == "custom_code"
     # The generated metric is a valid custom_code metric.
     created = api.post("/test_framework/v1/metrics/", json=out["metric_body"])
@@ -351,7 +367,7 @@ def test_judgelab_to_code(api: Api, db: Any, backend: str, system_db: tuple[str,
     finally:
         get_settings.cache_clear()
     assert out.exit_code == 0, out.output
-    assert "judge: 6/6 right; code: 6/6 right" in out.output
+    assert "judge: 3/3 right; code: 3/3 right" in out.output  # measured on the 3 calls the keywords were not chosen on
     assert "KEYWORDS" in code_file.read_text() and "judge(CRITERION" in code_file.read_text()
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from judgelab.labs.candidates import REWRITER_SYSTEM, trigger_candidate
+from judgelab.labs.candidates import trigger_candidate
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import Api
 from tests.jobs.conftest import RuntimeFactory
 from tests.jobs.test_jobs import wait_for
+from tests.labs import rewriter
 from tests.labs.test_labs_run import _poll, _vote
 
 CRITERION = "Pass only when the customer says yes before the agent books a flight."
@@ -18,9 +19,8 @@ HOTEL_REASON = "At 00:03 the call is about a hotel room, not a flight booking: t
 
 def judge(body: dict[str, Any]) -> str:
     """Grades yes / no and never answers N/A itself; as a trigger, reads the scope it is given."""
-    if body["messages"][0]["content"] == REWRITER_SYSTEM:
-        current = body["messages"][1]["content"].split("Current criterion:\n", 1)[1].split("\nThe judge's mistakes", 1)[0]
-        return json.dumps({"description": current, "rationale": "nothing to change in the grading"})
+    if rewriter.is_rewriter(body):
+        return rewriter.answer()  # nothing to change in the grading
     text = body["messages"][-1]["content"]
     question, transcript = text.split("<T", 1)[0], text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]
     if "applies to this conversation at all" in question:
@@ -82,7 +82,7 @@ def test_trigger_candidate_shapes() -> None:
     widen = [{"kind": "unexpected N/A", "members": [(_item(True, "a rebooking is a booking too"), None)]}]
     assert trigger_candidate(content, [{"kind": "false fail", "members": []}], []) is None
     out = trigger_candidate(content, narrow, [_item(None), _item(True)])
-    assert out is not None and out["evaluation_trigger"] == "custom" and "- about a hotel" in out["evaluation_trigger_prompt"]
+    assert out is not None and out["evaluation_trigger"] == "custom" and "- About a hotel" in out["evaluation_trigger_prompt"]
     # Nothing labelled is out of scope: the trigger only hides calls that should be graded.
     assert trigger_candidate(content, widen, [_item(True), _item(False)]) == {
         "evaluation_trigger": "always", "trigger_type": None, "evaluation_trigger_prompt": None}

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from judgelab.client import Client
-from judgelab.labs.candidates import REWRITER_SYSTEM
 from judgelab.testing.fake_openai import FakeOpenAIServer
 from tests.client.conftest import Live
+from tests.labs import rewriter
 from tests.labs.test_labs_run import STRICT, model
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
@@ -32,7 +32,7 @@ SHOTS = Path(os.environ.get("JUDGELAB_SCREENSHOTS", Path(__file__).resolve().par
 def judge(body: dict[str, Any]) -> str:
     """The labs tests' judge (literal about its criterion), hedging on paraphrases it fails."""
     answer = json.loads(model(body))
-    if body["messages"][0]["content"] != REWRITER_SYSTEM:
+    if not rewriter.is_rewriter(body):
         text = body["messages"][-1]["content"]
         if "go ahead" in text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]:
             answer["explanation"] = "It seems the customer said go ahead, which may be a yes."

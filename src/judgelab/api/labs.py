@@ -15,7 +15,16 @@ from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.review_queue import review_queue
 from judgelab.labs.schedule import schedule_dict, set_schedule
-from judgelab.labs.service import DEFAULT_JUDGE_CALLS, answer_run, apply_run, discard_run, get_run, run_dict, start_run
+from judgelab.labs.service import (
+    DEFAULT_JUDGE_CALLS,
+    DEFAULT_REWRITER_CALLS,
+    answer_run,
+    apply_run,
+    discard_run,
+    get_run,
+    run_dict,
+    start_run,
+)
 from judgelab.labs.to_code import start_conversion
 from judgelab.labs.validation import mark_flip, start_validation
 from judgelab.metrics.service import get_metric, metric_to_dict
@@ -60,6 +69,11 @@ class ProcessFeedbacksIn(BaseModel):
                                          "changing it is recorded on the metric")
     generators: list[str] | None = Field(default=None, max_length=4,
                                          description="candidate generators to use: rewrite, rules, few-shot, trigger (default: all; [] with simplified_prompt scores that prompt alone)")
+    max_rewriter_calls: int = Field(default=DEFAULT_REWRITER_CALLS, ge=0, le=100,
+                                    description="rewriter (reflection) calls the run may make; each asks for several "
+                                                "hypotheses. Reported with the judge calls and cost")
+    replace_code_trigger: bool = Field(default=False, description="let labs propose an LLM trigger in place of a "
+                                                                  "trigger written as code (twice the cost per call)")
 
 
 class AnswerIn(BaseModel):
@@ -75,7 +89,8 @@ def process_feedbacks(request: Request, body: ProcessFeedbacksIn, ctx: CtxDep) -
     run = start_run(ctx.session, ctx.project_id, body.metric_id, test_set_ids=body.test_set_ids,
                     metric_type=body.metric_type, skip_evaluation=body.skip_evaluation,
                     simplified_prompt=body.simplified_prompt, max_judge_calls=body.max_judge_calls, seed=body.seed,
-                    generators=body.generators)
+                    generators=body.generators, max_rewriter_calls=body.max_rewriter_calls,
+                    replace_code_trigger=body.replace_code_trigger)
     ctx.commit()
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgelab.calls.transcripts import render_text
+from judgelab.evaluation.fit import fit
 from judgelab.evaluation.sandbox import Limits, NestedJudge, current, run_custom_code
 from judgelab.jsonutil import stable_hash
 from judgelab.judges.client import JudgeClient
@@ -57,6 +58,17 @@ def cache_key(version_hash: str, model: str | None, call_hash: str) -> str:
 
 
 ClientFor = Callable[[str], JudgeClient]  # provider name -> its client
+_MAX_CHARS: list[int] = []
+
+
+def max_chars() -> int:
+    """The most characters of call a judge request carries (JUDGELAB_JUDGE_MAX_INPUT_CHARS), read once."""
+    if not _MAX_CHARS:
+        from judgelab.config import Settings
+
+        _MAX_CHARS.append(Settings().judge_max_input_chars)
+    return _MAX_CHARS[0]
+
 
 
 def sandbox_data(call: dict[str, Any], other_results: dict[str, Any] | None) -> dict[str, Any]:
@@ -148,6 +160,8 @@ async def evaluate(
     verdict = await _judge(client, model_name, content.description, content.eval_type, content.enum_values, call, out)
     if verdict is not None:
         out.value, out.score, out.explanation = verdict.value, verdict.score, verdict.explanation
+        if out.extra.get("excerpted"):
+            out.explanation += f" (Judged on an excerpt: {out.extra['excerpted']}.)"
     return out
 
 
@@ -184,7 +198,11 @@ async def _judge(
     client: JudgeClient, model: str, criterion: str, eval_type: str, enum_values: list[str] | None,
     call: dict[str, Any], out: Outcome, *, attempts: int = 2,
 ) -> Verdict | None:
-    """One judge question; an unusable answer is asked again once, saying what was wrong."""
+    """One judge question; an unusable answer is asked again once, saying what was wrong. A call too
+    long for the judge's context is asked about on an excerpt (`fit.py`), noted in the outcome."""
+    call, note = fit(call, criterion, max_chars())
+    if note is not None:
+        out.extra["excerpted"] = note
     request = build_request(model=model, criterion=criterion, eval_type=eval_type, enum_values=enum_values, call=call)
     for attempt in range(1, attempts + 1):
         try:

@@ -23,17 +23,10 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from judgelab.labs.dataset import group_key
-from judgelab.labs.report import correct_diffs, errors_of, failure_modes, grouped_verdict, scores
+from judgelab.labs.report import correct_diffs, failure_modes, grouped_verdict, scores
+from judgelab.labs.search import make_candidates, select
 from judgelab.labs.service import GENERATORS, proposal_fields
-from judgelab.labs.steps import (
-    Spend,
-    judge_all,
-    labs_complete,
-    labs_update,
-    make_candidates,
-    measure_noise,
-    select,
-)
+from judgelab.labs.steps import Spend, judge_all, labs_complete, labs_update, measure_noise
 
 FOLDS = 3
 MAX_REPEATS = 3
@@ -77,13 +70,12 @@ def folds(items: list[dict[str, Any]], k: int, seed: int) -> list[list[dict[str,
 
 
 async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict[str, Any]], audit: list[dict[str, Any]],
-                              spend: Spend) -> str:
+                              spend: Spend, cache: dict[str, Any]) -> str:
     from judgelab.labs.run import final_verdict, judge_audit
 
     content, model, params = ctx["content"], ctx["model"], ctx["params"]
     use = set(GENERATORS if params.get("generators") is None else params["generators"])
     start = params.get("simplified_prompt") or content["description"]
-    cache: dict[str, Any] = {}
     counts = {"labelled": len(items) + len(audit), "optimisation": len(items), "held_out": len(items), "folds": FOLDS,
               "audit": len(audit)}
 
@@ -98,6 +90,8 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
     base_by_key = {i["key"]: b for i, b in zip(items, base)}
     scored = [i for i in items if not i.get("trained")]  # ledger labels train in every fold, test in none
     noise = await measure_noise(content, items, base, model, spend, cache, ctx.get("determinism"))
+    per_call = 1 if content.get("evaluation_trigger", "always") == "always" else 2
+    spend.reserved = 2 * per_call * len(audit)  # the audit report, kept back from the folds
     # The rewriter runs inside folds only when its budget covers every fold and the final proposal;
     # otherwise folds use the generators that need no model, so every fold is made the same way.
     rewrite_in_folds = "rewrite" in use and bool(ctx["rewriter_model"]) and spend.rewriter_budget - spend.rewriter >= FOLDS + 1
@@ -119,8 +113,8 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
             test_keys = {i["key"] for i in test}
             train = [i for i in items if i["key"] not in test_keys]
             train_base = [base_by_key[i["key"]] for i in train]
-            errors = errors_of(train, train_base)
-            candidates = await make_candidates(ctx, content, start, errors, train, use, spend, rewrite=rewrite_in_folds)
+            candidates = await make_candidates(ctx, content, start, train, train_base, use, spend, cache,
+                                               rewrite=rewrite_in_folds)
             name, change, _tried, _verdicts = await select(content, candidates, train, train_base, model, spend, cache)
             if name == "current":  # no candidate beat the baseline on these folds: the procedure changes nothing
                 preds: list[Any] | None = [base_by_key[i["key"]] for i in test]
@@ -142,8 +136,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
             break
 
     await labs_update(run_id, {"stage": "proposal", "progress": progress()})
-    errors = errors_of(items, base)
-    finals = await make_candidates(ctx, content, start, errors, items, use, spend, rewrite=True,
+    finals = await make_candidates(ctx, content, start, items, base, use, spend, cache, rewrite=True,
                                    simplified=bool(params.get("simplified_prompt")))
     if not finals:
         await labs_update(run_id, {"status": "failed", "message": "no candidate could be made: no errors to learn from"})
@@ -166,6 +159,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
                                   labels=[i["label"] for i in scored], predicted=new)
         low, high = nadeau_bengio(fold_gains, 1 / FOLDS)
         learned["procedure_interval"] = {"low": low, "high": high, "folds_scored": len(fold_gains),
+                                         "fold_gains": list(fold_gains),
                                          "method": "Nadeau-Bengio corrected resampled t, 95 %"}
         audit_verdict, audit_scores = await judge_audit(content, proposal, audit, model, spend, cache, flip_rate)
         result.update({

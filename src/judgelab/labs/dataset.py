@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import get_call_for_judging
-from judgelab.db.models import Feedback, Metric, TestSet, TestSetItem
+from judgelab.db.models import Feedback, Metric, MetricResult, MetricVersion, TestSet, TestSetItem
 from judgelab.feedback.labels import effective_label, majority
+from judgelab.jsonutil import stable_hash
 
 SMALL = 12  # below this many labels, one split has almost no power: say so
 
@@ -90,8 +91,15 @@ def tolerance_for(metric: Metric) -> float:
     return 0.05 if metric.current.eval_type == "continuous_qualitative" else 0.0
 
 
-def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: list[int] | None) -> list[dict[str, Any]]:
+def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: list[int] | None, *,
+               version: MetricVersion | None = None, model: str | None = None) -> list[dict[str, Any]]:
+    """The labelled items. Each carries what production would give the judge: the call, and for a
+    metric whose code or trigger reads other metrics, their results (`others`). With `model`, each
+    also carries the stored result of this very version and model on it (`stored`, matched by the
+    evaluation cache key), so a labs baseline need not pay for it again."""
     eval_type = metric.current.eval_type
+    version = version or metric.current
+    reads = "custom_code" in (version.type, version.trigger_type)
     items: list[dict[str, Any]] = []
     votes = session.scalars(select(Feedback).where(Feedback.metric_id == metric.id, Feedback.is_current.is_(True))
                             .order_by(Feedback.id)).all()
@@ -112,9 +120,13 @@ def load_items(session: Session, project_id: int, metric: Metric, test_set_ids: 
                                               if f.feedback and repr(_lab) == repr(label)))
         else:
             reason = None
-        call, _ = get_call_for_judging(session, project_id, call_id, with_results=False)
+        call, call_hash = get_call_for_judging(session, project_id, call_id, with_results=reads)
+        others = ({r["name"]: r["value"] for r in call["evaluation"]["metrics"]
+                   if r["error"] is None and r["metric_id"] != metric.id} if reads else None)
+        stored = _stored(session, project_id, version, model, call_hash, others) if model else None
         for f, lab in keep:
-            items.append({"key": f"feedback:{f.id}", "call": _slim(call), "label": lab,
+            items.append({"key": f"feedback:{f.id}", "call": _slim(call), "label": lab, "others": others,
+                          "stored": stored,
                           "reason": reason if reason is not None else (f.feedback or ""), "judged": f.result_value,
                           "reviewer": f.reviewer if reason is None else f"{len(labelled)} reviewers",
                           "source": f.source})
@@ -148,8 +160,23 @@ def usable_labels(session: Session, metric: Metric) -> int:
     return len(load_items(session, metric.project_id, metric, None))
 
 
+def _stored(session: Session, project_id: int, version: MetricVersion, model: str | None, call_hash: str,
+            others: dict[str, Any] | None) -> dict[str, Any] | None:
+    from judgelab.evaluation.engine import cache_key
+
+    if version.type == "custom_code":
+        call_hash = stable_hash([call_hash, others or {}])
+    key = cache_key(version.content_hash, version.model or model, call_hash)
+    row = session.execute(select(MetricResult.value, MetricResult.explanation).where(
+        MetricResult.cache_key == key, MetricResult.project_id == project_id, MetricResult.error.is_(None))
+        .order_by(MetricResult.id.desc()).limit(1)).first()
+    return None if row is None else {"value": row.value, "explanation": (row.explanation or "")[:600]}
+
+
 def _slim(call: dict[str, Any]) -> dict[str, Any]:
-    keep = ("id", "transcript", "transcript_json", "agent_description", "metadata", "dynamic_variables")
+    # What evaluate() reads of a call (a code trigger gets call_ended_reason and the recording too).
+    keep = ("id", "transcript", "transcript_json", "agent_description", "metadata", "dynamic_variables",
+            "call_ended_reason", "voice_recording_url", "duration")
     return {k: call.get(k) for k in keep}
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from dbos import DBOS
 
 from judgelab.labs.dataset import SMALL, apply_answer, contradictions, group_key, question_for, split
-from judgelab.labs.report import errors_of, failure_modes, scores, verdict
+from judgelab.labs.report import failure_modes, right, scores, verdict
+from judgelab.labs.search import beam, halves, make_candidates, merge_candidate, pareto_pool, select
 from judgelab.labs.service import GENERATORS, proposal_fields
 from judgelab.labs.steps import (
     Spend,
@@ -28,10 +29,8 @@ from judgelab.labs.steps import (
     labs_complete,
     labs_load,
     labs_update,
-    make_candidates,
     measure_noise,
-    pareto_pool,
-    select,
+    reuse_baseline,
     wait_answer,
 )
 
@@ -87,13 +86,55 @@ async def judge_audit(content: dict[str, Any], proposal: dict[str, Any], audit: 
     """Baseline and proposal on the audit labels: (their verdict or None, what to report)."""
     if not audit:
         return None, {}
-    base = await judge_all(content, audit, model, spend, cache)
-    new = await judge_all({**content, **proposal}, audit, model, spend, cache)
+    base = await judge_all(content, audit, model, spend, cache, final=True)
+    new = await judge_all({**content, **proposal}, audit, model, spend, cache, final=True)
     if base is None or new is None:
         spend.notes.append("the judge budget ended before the random-audit labels were judged: the verdict rests on "
                            "the learning labels alone")
         return None, {}
     return verdict(audit, base, new, noise), {"baseline": scores(audit, base), "proposal": scores(audit, new)}
+
+
+def per_call(content: dict[str, Any]) -> int:
+    return 1 if content.get("evaluation_trigger", "always") == "always" else 2
+
+
+async def second_round(ctx: dict[str, Any], content: dict[str, Any], name: str, changes: dict[str, dict[str, Any]],
+                       verdicts: dict[str, list[Any]], reflection: list[dict[str, Any]], base_refl: list[Any],
+                       selection: list[dict[str, Any]], base_sel: list[Any], spend: Spend, cache: dict[str, Any],
+                       tried: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """Round 2: reflect again on what each beam member still gets wrong in the reflection part, add
+    one merge of the chosen candidate with the Pareto pool, and keep a winner only if it beats the
+    round-1 choice on the selection part."""
+    model = ctx["model"]
+    members = beam(selection, base_sel, verdicts)
+    again: list[tuple[str, dict[str, Any]]] = []
+    for member in members:
+        start = {**content, **changes[member]}
+        # The member is judged on the baseline's reflection errors only (where it was built to
+        # change something); elsewhere its verdicts are taken to be the baseline's. Selection still
+        # judges everything it proposes, so breakage there is seen where it counts.
+        wrong = [k for k, (i, b) in enumerate(zip(reflection, base_refl)) if not right(i, b)]
+        on_wrong = await judge_all(start, [reflection[k] for k in wrong], model, spend, cache)
+        if on_wrong is None:
+            spend.notes.append("budget reached: round 2 was not run")
+            break
+        preds = list(base_refl)
+        for k, p in zip(wrong, on_wrong):
+            preds[k] = p
+        if all(right(i, p) for i, p in zip(reflection, preds)):
+            continue
+        made = await make_candidates(ctx, start, start["description"], reflection, preds, {"rewrite"}, spend, cache,
+                                     rewrite=True, suffix=f" (round 2, from {member})")
+        again += [(n, {**changes[member], **c}) for n, c in made]
+    merged = merge_candidate(name, changes, pareto_pool(selection, verdicts, name))
+    if merged is not None:
+        again.append(merged)
+    if not again:
+        return name, changes[name]
+    name2, change2, tried2, _verdicts2 = await select(content, again, selection, verdicts[name], model, spend, cache)
+    tried += tried2
+    return (name2, change2) if name2 != "current" else (name, changes[name])
 
 
 @DBOS.workflow(name="judgelab.labs_run")
@@ -112,35 +153,52 @@ async def labs_run(run_id: str) -> str:
         await labs_update(run_id, {"status": "failed", "message": "fewer than 2 labels to learn from are left (random-"
                                    "audit labels are only ever used to test)"})
         return "failed"
+    cache: dict[str, Any] = {}
+    reused = reuse_baseline(content, items, cache)
+    if reused:
+        spend.notes.append(f"{reused} baseline verdicts were reused from stored results of this version and model "
+                           "(no judge call paid twice)")
     if len(learn) < SMALL and not params["skip_evaluation"]:
         from judgelab.labs.crossval import cross_validated_run
 
-        return await cross_validated_run(run_id, ctx, learn, audit, spend)
+        return await cross_validated_run(run_id, ctx, learn, audit, spend, cache)
     optimisation, held_out = split(learn, params["seed"])
-    counts = {"labelled": len(items), "optimisation": len(optimisation), "held_out": len(held_out), "audit": len(audit)}
-    cache: dict[str, Any] = {}
+    counts: dict[str, Any] = {"labelled": len(items), "optimisation": len(optimisation), "held_out": len(held_out),
+                              "audit": len(audit), "baseline_reused": reused}
     base_content = dict(content)
     start_description = params.get("simplified_prompt") or content["description"]
     noise: dict[str, Any] = {"model": model, "flip_rate": None, "measured_on": 0}
+    use = set(GENERATORS if params.get("generators") is None else params["generators"])
 
     if params["skip_evaluation"]:
         # The votes record what the judge said: its errors need no new judge calls.
-        errors = errors_of(optimisation, [i["judged"] for i in optimisation])
+        base_opt = [i["judged"] for i in optimisation]
+        base_held: list[Any] = []
     else:
         await labs_update(run_id, {"stage": "baseline", "progress": {**counts, **spend.as_dict()}})
-        base_opt = await judge_all(base_content, optimisation, model, spend, cache)
-        base_held = await judge_all(base_content, held_out, model, spend, cache)
-        if base_opt is None or base_held is None:
+        got_opt = await judge_all(base_content, optimisation, model, spend, cache)
+        got_held = await judge_all(base_content, held_out, model, spend, cache)
+        if got_opt is None or got_held is None:
             await labs_update(run_id, {"status": "failed", "message": "the judge-call budget cannot pay for the baseline"})
             return "failed"
-        errors = errors_of(optimisation, base_opt)
+        base_opt, base_held = got_opt, got_held
         noise = await measure_noise(base_content, held_out + optimisation, base_held + base_opt, model, spend, cache,
                                     ctx.get("determinism"))
+        # The report's judge calls are kept back from the search: the proposal on the held-out part
+        # and, for the audit labels, the baseline (unless stored) and the proposal.
+        spend.reserved = per_call(content) * (len(held_out) + 2 * len(audit)) + 2 * per_call(content)
+    refl_idx, sel_idx = (halves(optimisation, base_opt, params["seed"]) if not params["skip_evaluation"]
+                         else (list(range(len(optimisation))),) * 2)
+    reflection, base_refl = [optimisation[k] for k in refl_idx], [base_opt[k] for k in refl_idx]
+    selection, base_sel = [optimisation[k] for k in sel_idx], [base_opt[k] for k in sel_idx]
+    counts.update({"reflection": len(reflection), "selection": len(selection)})
+    if refl_idx == sel_idx and not params["skip_evaluation"]:
+        spend.notes.append(f"only {len(optimisation)} labels to optimise on: candidates were made and selected on the "
+                           "same ones (a reflection / selection split needs 8)")
 
     await labs_update(run_id, {"stage": "candidates", "progress": {**counts, **spend.as_dict()}})
-    use = set(GENERATORS if params.get("generators") is None else params["generators"])
-    candidates = await make_candidates(ctx, content, start_description, errors, optimisation, use, spend, rewrite=True,
-                                       simplified=bool(params.get("simplified_prompt")))
+    candidates = await make_candidates(ctx, content, start_description, reflection, base_refl, use, spend, cache,
+                                       rewrite=True, simplified=bool(params.get("simplified_prompt")))
     if not candidates:
         await labs_update(run_id, {"status": "failed", "message": "no candidate could be made: no errors to learn from"})
         return "failed"
@@ -151,33 +209,23 @@ async def labs_run(run_id: str) -> str:
         result.update({"chosen": name, "scored": False, "verdict": {"verdict": "unscored",
                        "explanation": "skip_evaluation: the proposal was not run on any call"}})
     else:
-        assert base_opt is not None and base_held is not None
         await labs_update(run_id, {"stage": "selection", "progress": {**counts, **spend.as_dict()}})
-        name, proposal, tried, verdicts = await select(content, candidates, optimisation, base_opt, model, spend, cache)
+        name, proposal, tried, verdicts = await select(content, candidates, selection, base_sel, model, spend, cache)
+        changes = dict(candidates)
         if name != "current" and "rewrite" in use:
-            # A second round: critique and edit the winner on the errors it still makes.
-            left = errors_of(optimisation, verdicts[name])
-            start = {**content, **proposal}
-            second = await make_candidates(ctx, start, start["description"], left, optimisation, {"rewrite"}, spend,
-                                           rewrite=True) if left else []
-            if second:
-                again = [(f"{n} (round 2, from {name})", {**proposal, **c}) for n, c in second]
-                name2, proposal2, tried2, verdicts2 = await select(content, again, optimisation, verdicts[name], model,
-                                                                   spend, cache)
-                tried += tried2
-                verdicts.update(verdicts2)
-                if name2 != "current":
-                    name, proposal = name2, proposal2
-        result["pool"] = pareto_pool(optimisation, verdicts, name)
+            await labs_update(run_id, {"stage": "round 2", "progress": {**counts, **spend.as_dict()}})
+            name, proposal = await second_round(ctx, content, name, changes, verdicts, reflection, base_refl, selection,
+                                                base_sel, spend, cache, tried)
+        result["pool"] = pareto_pool(selection, verdicts, name)
         if name == "current":
             name, proposal = candidates[0]
-            spend.notes.append("no candidate beat the current prompt on the optimisation part; the first is shown anyway")
+            spend.notes.append("no candidate beat the current prompt on the selection part; the first is shown anyway")
         await labs_update(run_id, {"stage": "report", "progress": {**counts, **spend.as_dict()}})
-        new_held = await judge_all({**content, **proposal}, held_out, model, spend, cache)
+        new_held = await judge_all({**content, **proposal}, held_out, model, spend, cache, final=True)
         new_opt = await judge_all({**content, **proposal}, optimisation, model, spend, cache)
         result["selection"] = tried
         result["chosen"] = name
-        if new_held is None or new_opt is None:
+        if new_held is None:
             result.update({"scored": False, "verdict": {"verdict": "unscored", "explanation": "budget reached before the held-out report"}})
         else:
             flip_rate = noise.get("flip_rate")
@@ -187,7 +235,8 @@ async def labs_run(run_id: str) -> str:
                 "scored": True,
                 "scores": {
                     "held_out": {"baseline": scores(held_out, base_held), "proposal": scores(held_out, new_held)},
-                    "optimisation": {"baseline": scores(optimisation, base_opt), "proposal": scores(optimisation, new_opt)},
+                    **({"optimisation": {"baseline": scores(optimisation, base_opt),
+                                         "proposal": scores(optimisation, new_opt)}} if new_opt is not None else {}),
                     **({"audit": audit_scores} if audit_scores else {}),
                 },
                 "failure_modes": failure_modes(held_out, base_held, new_held),
@@ -206,6 +255,9 @@ async def labs_run(run_id: str) -> str:
         # Which labelled items were held out, so anyone can check none reached the generators.
         "held_out_items": [i["key"] for i in held_out],
         "audit_items": [i["key"] for i in audit],
+        # What the generators saw and what candidates were scored on (GEPA's train / validation).
+        "reflection_items": [i["key"] for i in reflection],
+        "selection_items": [i["key"] for i in selection],
         # What the proposal was built from: applied, these enter the ledger.
         "trained_on": [i["key"] for i in optimisation],
     })

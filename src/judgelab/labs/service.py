@@ -18,14 +18,16 @@ from judgelab.metrics.schemas import MetricPatch
 from judgelab.metrics.service import get_metric, update_metric
 
 DEFAULT_JUDGE_CALLS = 100
-DEFAULT_REWRITER_CALLS = 4  # cross-validation's 3 folds and the final step; a split run uses 1 and round 2 1
+# Cross-validation's 3 folds and the final step, twice; a split run uses 1 and round 2's beam 2.
+DEFAULT_REWRITER_CALLS = 8
 GENERATORS = ("rewrite", "rules", "few-shot", "trigger")  # candidate generators a run may use
 
 
 def start_run(
     session: Session, project_id: int, metric_id: int, *, test_set_ids: list[int] | None, metric_type: str,
     skip_evaluation: bool, simplified_prompt: str | None, max_judge_calls: int, seed: int | None,
-    generators: list[str] | None = None,
+    generators: list[str] | None = None, max_rewriter_calls: int = DEFAULT_REWRITER_CALLS,
+    replace_code_trigger: bool = False,
 ) -> LabsRun:
     metric = get_metric(session, project_id, metric_id, field="metric_id")
     # The split's seed is fixed per metric: rerunning with new seeds until one says "improved" would
@@ -45,7 +47,8 @@ def start_run(
                                         f"(an expected value, an agree, or a disagree on a binary result); this metric has {len(items)}")
     return queue_run(session, project_id, metric, progress={"labelled": len(items)}, params={
         "test_set_ids": test_set_ids, "skip_evaluation": skip_evaluation, "simplified_prompt": simplified_prompt,
-        "max_judge_calls": max_judge_calls, "max_rewriter_calls": DEFAULT_REWRITER_CALLS, "seed": seed,
+        "max_judge_calls": max_judge_calls, "max_rewriter_calls": max_rewriter_calls, "seed": seed,
+        "replace_code_trigger": replace_code_trigger,
         "generators": list(GENERATORS if generators is None else generators)})
 
 

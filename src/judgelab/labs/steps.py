@@ -18,16 +18,9 @@ from judgelab.db.types import utcnow
 from judgelab.evaluation.engine import evaluate
 from judgelab.jobs import state
 from judgelab.jsonutil import stable_hash
-from judgelab.labs.candidates import (
-    clusters,
-    fewshot_candidate,
-    parse_rewrite,
-    rewrite_request,
-    rules_candidate,
-    trigger_candidate,
-)
+from judgelab.labs.candidates import parse_hypotheses, rewrite_request
 from judgelab.labs.dataset import load_items
-from judgelab.labs.report import ERROR, right
+from judgelab.labs.report import ERROR
 from judgelab.labs.service import begin_run
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.service import content_of
@@ -43,8 +36,8 @@ def _load(run_id: str) -> dict[str, Any]:
             return {"error": "the run's row is gone"}
         run, metric, version = begun
         content = content_of(version)
-        items = load_items(session, run.project_id, metric, run.params.get("test_set_ids"))
         model = content.model or rt.settings.model
+        items = load_items(session, run.project_id, metric, run.params.get("test_set_ids"), version=version, model=model)
         return {"content": content.as_dict(), "model": model, "items": items, "params": run.params, "metric_id": metric.id,
                 "rewriter_model": rt.settings.rewriter_model or rt.settings.model,
                 "determinism": known_determinism(session, model),
@@ -127,22 +120,28 @@ async def labs_take_answer(run_id: str) -> dict[str, Any] | None:
 
 
 @DBOS.step(name="judgelab.labs_judge")
-async def labs_judge(content: dict[str, Any], call: dict[str, Any], model: str | None) -> dict[str, Any]:
-    out = await evaluate(MetricContent(**content), call, state.current().judges().client_for, model)
+async def labs_judge(content: dict[str, Any], call: dict[str, Any], model: str | None,
+                     others: dict[str, Any] | None = None) -> dict[str, Any]:
+    # The production path: the same evaluate(), with the other metrics' results a trigger or code
+    # reads (`data["Booking made"]`), so labs judges a call exactly as an evaluation job would.
+    out = await evaluate(MetricContent(**content), call, state.current().judges().client_for, model,
+                         other_results=others)
     return {"value": ERROR if out.error else out.value, "llm_calls": out.llm_calls, "cost": out.cost_usd,
-            "input_tokens": out.input_tokens, "error": out.error}
+            "input_tokens": out.input_tokens, "error": out.error, "explanation": out.explanation[:600],
+            "note": out.extra.get("excerpted")}
 
 
 @DBOS.step(name="judgelab.labs_rewrite")
-async def labs_rewrite(model: str, description: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+async def labs_rewrite(model: str, description: str, dataset: dict[str, Any]) -> dict[str, Any]:
     provider, _, name = model.partition("/")
     client = state.current().judges().client_for(provider)
     try:
-        response = await client.complete(rewrite_request(name, description, groups))
+        response = await client.complete(rewrite_request(name, description, dataset))
     except Exception as exc:  # noqa: BLE001 - a failed rewrite leaves the other candidates
-        return {"description": None, "llm_calls": 1, "cost": 0.0, "error": str(exc)[:300]}
-    return {"description": parse_rewrite(response.text), "llm_calls": 1,
-            "cost": response.extra.get("cost_usd") or 0.0, "error": None}
+        return {"hypotheses": [], "llm_calls": 1, "cost": 0.0, "error": str(exc)[:300], "note": None}
+    hypotheses, note = parse_hypotheses(response.text, response.finish_reason)
+    return {"hypotheses": hypotheses, "llm_calls": 1, "cost": response.extra.get("cost_usd") or 0.0, "error": None,
+            "note": note}
 
 
 async def wait_answer(run_id: str) -> dict[str, Any]:
@@ -160,6 +159,9 @@ class Spend:
         self.judge_budget, self.rewriter_budget = judge_budget, rewriter_budget
         self.judge = self.rewriter = 0
         self.cost = 0.0
+        # Judge calls kept back for the report (held-out and audit labels): candidates may not spend
+        # them, so a run that searched hard still says how its proposal does.
+        self.reserved = 0
         self.notes: list[str] = []
 
     def as_dict(self) -> dict[str, Any]:
@@ -168,115 +170,46 @@ class Spend:
 
 
 async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model: str | None, spend: Spend,
-                     cache: dict[str, Any], *, salt: str = "") -> list[Any] | None:
+                     cache: dict[str, Any], *, salt: str = "", final: bool = False) -> list[Any] | None:
     """Verdicts of one prompt on items, cached per (prompt, conversation); None when the budget
     cannot pay for them all (nothing is then spent)."""
-    prompt_key = stable_hash(content)
     # `salt` makes a deliberate rerun (the noise floor) a new question rather than a cache hit.
-    keys = [stable_hash([prompt_key, i["fingerprint"], salt]) for i in items]
+    keys = [_key(content, i, salt) for i in items]
     todo = [(k, i) for k, i in zip(keys, items) if k not in cache]
     per_call = 2 if content.get("evaluation_trigger") != "always" else 1
-    if spend.judge + per_call * len(todo) > spend.judge_budget:
+    if spend.judge + per_call * len(todo) > spend.judge_budget - (0 if final else spend.reserved):
         return None
-    outcomes = await asyncio.gather(*[labs_judge(content, i["call"], model) for _k, i in todo])
+    outcomes = await asyncio.gather(*[labs_judge(content, i["call"], model, i.get("others")) for _k, i in todo])
     for (k, _i), out in zip(todo, outcomes):
         cache[k] = out["value"]
+        cache["why:" + k] = out.get("explanation") or ""
         spend.judge += out["llm_calls"]
         spend.cost += out["cost"]
+        if out.get("note") and out["note"] not in spend.notes:
+            spend.notes.append(out["note"])
     return [cache[k] for k in keys]
 
 
-def accuracy(items: list[dict[str, Any]], predicted: list[Any]) -> float:
-    return sum(right(i, p) for i, p in zip(items, predicted)) / max(1, len(items))
+def _key(content: dict[str, Any], item: dict[str, Any], salt: str = "") -> str:
+    return stable_hash([stable_hash(content), item["fingerprint"], salt])
 
 
-async def make_candidates(ctx: dict[str, Any], content: dict[str, Any], start: str, errors: list[tuple[dict[str, Any], Any]],
-                          items: list[dict[str, Any]], use: set[str], spend: Spend, *, rewrite: bool,
-                          simplified: bool = False) -> list[tuple[str, dict[str, Any]]]:
-    """Candidates from `items` and their `errors` only (never anything held out). A candidate is the
-    content it changes: a description and, for N/A errors, a trigger."""
-    groups = clusters(errors)
-    candidates: list[tuple[str, dict[str, Any]]] = []
-    if simplified:
-        candidates.append(("simplified prompt", {"description": start}))
-    if rewrite and "rewrite" in use and groups and spend.rewriter < spend.rewriter_budget and ctx["rewriter_model"]:
-        payload = [{"kind": g["kind"], "count": g["count"], "cause": g["cause"],
-                    "members": [(m[0], m[1]) for m in g["members"]]} for g in groups]
-        rewritten = await labs_rewrite(ctx["rewriter_model"], start, payload)
-        spend.rewriter += 1
-        spend.cost += rewritten["cost"]
-        if rewritten["description"]:
-            candidates.append(("critique and edit", {"description": rewritten["description"]}))
-        elif rewritten["error"]:
-            spend.notes.append(f"the rewriter failed: {rewritten['error']}")
-    if "rules" in use and (rules := rules_candidate(start, groups)) is not None:
-        candidates.append(("rules from reasons", {"description": rules}))
-    if "few-shot" in use and (shots := fewshot_candidate(start, items)) is not None:
-        candidates.append(("few-shot examples", {"description": shots}))
-    if "trigger" in use and (trigger := trigger_candidate({**content, "description": start}, groups, items)) is not None:
-        candidates.append(("refined trigger", {"description": start, **trigger}))
-    return candidates
+def explanations(content: dict[str, Any], items: list[dict[str, Any]], cache: dict[str, Any]) -> dict[str, str]:
+    """The judge's explanation of each item's verdict under `content`, by item key (those judged)."""
+    return {i["key"]: cache.get("why:" + _key(content, i), "") for i in items}
 
 
-async def select(content: dict[str, Any], candidates: list[tuple[str, dict[str, Any]]], items: list[dict[str, Any]],
-                 base: list[Any], model: str | None, spend: Spend, cache: dict[str, Any]
-                 ) -> tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, list[Any]]]:
-    """The candidate most accurate on `items` ("current" and no change when none beats `base`),
-    what was tried, and each scored candidate's verdicts.
-
-    Cheap by construction: a candidate is judged on the baseline's errors first and dropped when it
-    fixes none; then on the items the baseline got right, a few at a time, and dropped as soon as
-    it has broken as many as it fixed (it can no longer win)."""
-    wrong = [k for k, (i, b) in enumerate(zip(items, base)) if not right(i, b)]
-    were_right = [k for k in range(len(items)) if k not in set(wrong)]
-    best: tuple[float, str, dict[str, Any]] = (accuracy(items, base), "current", {})
-    tried: list[dict[str, Any]] = []
-    verdicts: dict[str, list[Any]] = {}
-    for name, change in candidates:
-        prompt = {**content, **change}
-        on_errors = await judge_all(prompt, [items[k] for k in wrong], model, spend, cache)
-        if on_errors is None:
-            spend.notes.append(f"budget reached: candidate '{name}' was not scored")
-            continue
-        preds = list(base)
-        for k, p in zip(wrong, on_errors):
-            preds[k] = p
-        fixed = sum(right(items[k], preds[k]) for k in wrong)
-        if wrong and not fixed:
-            tried.append({"candidate": name, "fixed": 0, "dropped": "fixed none of the errors"})
-            continue
-        broken, complete = 0, True
-        for start in range(0, len(were_right), 4):
-            chunk = were_right[start:start + 4]
-            out = await judge_all(prompt, [items[k] for k in chunk], model, spend, cache)
-            if out is None:
-                spend.notes.append(f"budget reached: candidate '{name}' was not fully scored")
-                complete = False
-                break
-            for k, p in zip(chunk, out):
-                preds[k] = p
-                broken += not right(items[k], p)
-            if wrong and broken >= fixed:
-                complete = False
-                break
-        if not complete:
-            tried.append({"candidate": name, "fixed": fixed, "broke": broken, "dropped": "broke as many as it fixed"
-                          if wrong and broken >= fixed else "budget"})
-            continue
-        verdicts[name] = preds
-        tried.append({"candidate": name, "optimisation_accuracy": accuracy(items, preds), "fixed": fixed, "broke": broken})
-        if accuracy(items, preds) > best[0]:
-            best = (accuracy(items, preds), name, change)
-    return best[1], best[2], tried, verdicts
-
-
-def pareto_pool(items: list[dict[str, Any]], verdicts: dict[str, list[Any]], chosen: str) -> list[str]:
-    """The other candidates worth keeping: each is right on some item the chosen one gets wrong."""
-    mine = verdicts.get(chosen)
-    if mine is None:
-        return sorted(verdicts)
-    return [name for name, preds in verdicts.items() if name != chosen and any(
-        right(i, p) and not right(i, m) for i, p, m in zip(items, preds, mine))]
+def reuse_baseline(content: dict[str, Any], items: list[dict[str, Any]], cache: dict[str, Any]) -> int:
+    """Seed the cache with the stored results of this very version and model (`item["stored"]`,
+    found by the evaluation cache key when the items were loaded): the baseline is not paid twice."""
+    reused = 0
+    for item in items:
+        stored = item.get("stored")
+        if stored is not None and _key(content, item) not in cache:
+            cache[_key(content, item)] = stored["value"]
+            cache["why:" + _key(content, item)] = stored.get("explanation") or ""
+            reused += 1
+    return reused
 
 
 async def measure_noise(content: dict[str, Any], items: list[dict[str, Any]], base: list[Any], model: str | None,
