@@ -181,18 +181,23 @@ def beam(items: list[dict[str, Any]], base: list[Any], verdicts: dict[str, list[
     return ranked[:width]
 
 
+TRIGGER_FIELDS = ("evaluation_trigger", "trigger_type", "evaluation_trigger_prompt", "evaluation_trigger_custom_code")
+
+
 def merge_candidate(chosen: str, changes: dict[str, dict[str, Any]], pool: list[str]) -> tuple[str, dict[str, Any]] | None:
-    """GEPA's merge for this program: the chosen candidate's criterion with the rules of the first
-    pool member that is right where it is wrong; None when merging adds nothing."""
+    """GEPA's merge for this program, component by component: the chosen candidate's criterion with
+    the rules of the first pool member that is right where it is wrong, and that member's trigger
+    when only it changed the trigger. None when merging adds nothing."""
     mine = changes.get(chosen)
     if mine is None:
         return None
     for other in pool:
         theirs = changes.get(other)
-        if theirs is None or theirs.get("evaluation_trigger", mine.get("evaluation_trigger")) != mine.get(
-                "evaluation_trigger"):
+        if theirs is None:
             continue
-        merged = rulebook.merge(mine["description"], theirs["description"])
-        if merged.strip() != mine["description"].strip() and rulebook.check(mine["description"], merged) is None:
-            return f"merge of {chosen} and {other}", {**mine, "description": merged}
+        merged = {**mine, "description": rulebook.merge(mine["description"], theirs["description"])}
+        if not any(f in mine for f in TRIGGER_FIELDS) and any(f in theirs for f in TRIGGER_FIELDS):
+            merged.update({f: theirs[f] for f in TRIGGER_FIELDS if f in theirs})
+        if merged != mine and rulebook.check(mine["description"], merged["description"]) is None:
+            return f"merge of {chosen} and {other}", merged
     return None

@@ -24,15 +24,19 @@ TEMPLATE = frozenset(
 
 def stem(word: str) -> str:
     """Crude, on purpose: "booking" and "books" should find "book" in a turn."""
+    word = word.removesuffix("'s").rstrip("'")
     for suffix in ("ations", "ation", "ings", "ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
+            word = word[: -len(suffix)]
+            # "cancelling" -> "cancel", so it finds cancel_reservation too
+            return word[:-1] if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "aeiouys" else word
     return word
 
 
 def content_words(text: str) -> list[str]:
     out = []
     for w in WORD.findall(text.lower()):
+        w = w.removesuffix("'s").rstrip("'")
         if w in DECISIVE:
             out.append(w)
         elif len(w) >= 4 and w not in STOPWORDS and w not in TEMPLATE:
