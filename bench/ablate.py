@@ -133,8 +133,7 @@ def main() -> None:
                 for name, extra in CONFIGS:
                     started = call("POST", "/test_framework/metric-reviews/process_feedbacks/",
                                    json={"metric_id": metric, "max_judge_calls": 300, **extra})
-                    while (run := call("GET", "/test_framework/metric-reviews/process_feedbacks_progress/",
-                                       params={"progress_id": started["progress_id"]}))["status"] not in ("completed", "failed"):
+                    while (run := call("GET", f"/api/v1/labs/{started['progress_id']}/"))["status"] not in ("completed", "failed"):
                         time.sleep(0.2)
                     if run["status"] != "completed" or not run.get("scored"):
                         print(f"{name:<16} {run.get('message') or run['verdict']['explanation']}")

@@ -211,8 +211,7 @@ def main() -> None:
                 for name, extra in variants:
                     started = call("POST", "/test_framework/metric-reviews/process_feedbacks/", json={
                         "metric_id": metric, "max_judge_calls": args.budget, "seed": args.seed, **extra})
-                    while (run := call("GET", "/test_framework/metric-reviews/process_feedbacks_progress/",
-                                       params={"progress_id": started["progress_id"]}))["status"] not in ("completed", "failed"):
+                    while (run := call("GET", f"/api/v1/labs/{started['progress_id']}/"))["status"] not in ("completed", "failed"):
                         time.sleep(1)
                     if run["status"] != "completed" or not run.get("scored"):
                         print(f"{size:>8}  {name:<16} {run.get('message') or run.get('verdict', {}).get('explanation', '')}")

@@ -36,7 +36,7 @@ def model(body: dict[str, Any]) -> str:
 def _poll(api: Api, progress_id: str, until: tuple[str, ...] = ("completed", "failed"), timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = api.get("/test_framework/metric-reviews/process_feedbacks_progress/", params={"progress_id": progress_id})
+        r = api.get(f"/api/v1/labs/{progress_id}/")
         assert r.status_code == 200, r.text
         if r.json()["status"] in until:
             return dict(r.json())
@@ -157,7 +157,16 @@ def test_contradictions_pause_the_run_until_answered(api: Api, start_runtime: Ru
     assert {i["reviewer"] for i in asked["question"]["items"]} == {"ana", "bo"}
     bad = api.post("/test_framework/metric-reviews/process_feedbacks_answer/", json={"progress_id": progress_id, "answer": "maybe"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "answer"
-    ok = api.post("/test_framework/metric-reviews/process_feedbacks_answer/", json={"progress_id": progress_id, "answer": "true"})
+    # The seed platform's vocabulary on its path while the run waits; its form of answer, keyed by question id.
+    seed = api.get("/test_framework/metric-reviews/process_feedbacks_progress/", params={"progress_id": progress_id}).json()
+    assert seed["status"] == "in_progress" and seed["judgelab_status"] == "needs_input" and "output" not in seed
+    qid = asked["question"]["id"]
+    assert qid.startswith("q-") and seed["question"]["id"] == qid
+    wrong = api.post("/test_framework/metric-reviews/process_feedbacks_answer/",
+                     json={"progress_id": progress_id, "answers": {"q-other": True}})
+    assert wrong.status_code == 400 and wrong.json()["errors"][0]["field"] == "answers" and qid in wrong.json()["detail"]
+    ok = api.post("/test_framework/metric-reviews/process_feedbacks_answer/",
+                  json={"progress_id": progress_id, "answers": {qid: "true"}})
     assert ok.status_code == 200, ok.text
     done = _poll(api, progress_id)
     assert done["status"] == "completed" and done["question"] is None, done
@@ -182,6 +191,8 @@ def test_budget_and_bad_requests(api: Api, start_runtime: RuntimeFactory, fake_m
     tight = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric, "max_judge_calls": 10})
     run = _poll(api, tight.json()["progress_id"])
     assert run["status"] == "failed" and "budget" in run["message"] and run["progress"]["judge_calls"] == 0
+    seed = api.get("/test_framework/metric-reviews/process_feedbacks_progress/", params={"progress_id": run["progress_id"]}).json()
+    assert seed["status"] == "error" and seed["output"] == {"error": run["message"]} and seed["judgelab_status"] == "failed"
     unscored = api.post("/test_framework/metric-reviews/process_feedbacks/", json={"metric_id": metric, "skip_evaluation": True})
     run = _poll(api, unscored.json()["progress_id"])
     assert run["status"] == "completed" and run["scored"] is False and run["verdict"]["verdict"] == "unscored"

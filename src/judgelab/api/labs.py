@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from judgelab.api import seed
 from judgelab.api.deps import CtxDep, PathId
 from judgelab.api.responses import FastJSON
-from judgelab.errors import InvalidInput
+from judgelab.errors import InvalidInput, NotFound
 from judgelab.labs.audit import draw_sample, get_sample, sample_dict
 from judgelab.labs.misalignment import misalignment
 from judgelab.labs.pass_rate import pass_rate
@@ -80,6 +81,8 @@ class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     progress_id: Annotated[str, Field(min_length=1, max_length=64)]
     answer: object = None
+    answers: dict[Annotated[str, Field(max_length=100)], object] | None = Field(
+        default=None, max_length=100, description="answers keyed by question id (the seed platform's form)")
     action: str | None = Field(default=None, description='"skip": leave the contradicting items out')
 
 
@@ -99,21 +102,41 @@ def process_feedbacks(request: Request, body: ProcessFeedbacksIn, ctx: CtxDep) -
 
 
 @router.get("/test_framework/metric-reviews/process_feedbacks_progress/",
-            summary="A labs run's status, stage, judge calls and cost; when completed, the proposal and its scores")
+            summary="A labs run in the seed platform's vocabulary (status success / error / in_progress, an output object)")
 def process_feedbacks_progress(
     ctx: CtxDep, progress_id: Annotated[str, Query(min_length=1, max_length=64)],
 ) -> FastJSON:
+    """`status` is `success`, `error` or `in_progress`; when done, `output` holds `metric_description`,
+    `evaluation_trigger`, `improved_metric_description`, `improved_evaluation_trigger` and
+    `meta_harness` (score and counts from the held-out report). judgelab's own fields are kept beside
+    them, its status word in `judgelab_status`; `GET /api/v1/labs/{id}/` answers in judgelab's terms."""
+    return FastJSON(seed.labs_progress(run_dict(get_run(ctx.session, ctx.project_id, progress_id))))
+
+
+@router.get("/api/v1/labs/{progress_id}/", summary="A labs run: status, stage, judge calls and cost; when completed, "
+            "the proposal, its scores and the verdict")
+def labs_progress(progress_id: Annotated[str, Path(min_length=1, max_length=64)], ctx: CtxDep) -> FastJSON:
     return FastJSON(run_dict(get_run(ctx.session, ctx.project_id, progress_id)))
 
 
 @router.post("/test_framework/metric-reviews/process_feedbacks_answer/",
              summary="Answer a run's question (needs_input): the right value, or action skip")
 def process_feedbacks_answer(body: AnswerIn, ctx: CtxDep) -> FastJSON:
-    if body.action is None and "answer" not in body.model_fields_set:
-        raise InvalidInput("answer", 'send "answer" (the right value) or "action": "skip"')
     run = get_run(ctx.session, ctx.project_id, body.progress_id)
+    answer, given = body.answer, "answer" in body.model_fields_set
+    if body.answers is not None:
+        # The seed platform's form: answers keyed by question id; the one for the open question counts.
+        asked = (run.question or {}).get("id")
+        if asked not in body.answers:
+            raise InvalidInput("answers", f"no answer for the open question {asked!r}" if asked else
+                               "the run has no open question")
+        answer, given = body.answers[asked], True
+        if isinstance(answer, dict) and answer.get("action") == "skip":
+            body.action, given = "skip", False
+    if body.action is None and not given:
+        raise InvalidInput("answer", 'send "answer" (the right value), "answers" keyed by question id, or "action": "skip"')
     metric = get_metric(ctx.session, ctx.project_id, run.metric_id)
-    run = answer_run(ctx.session, ctx.project_id, body.progress_id, body.answer, body.action,
+    run = answer_run(ctx.session, ctx.project_id, body.progress_id, answer, body.action,
                      metric.current.eval_type, metric.current.enum_values)
     out = run_dict(run)
     ctx.commit()
@@ -203,6 +226,22 @@ def run_reviews_endpoint(request: Request, id: PathId, ctx: CtxDep, body: RunRev
     if runtime is not None:
         runtime.wake()
     return FastJSON({"progress_id": run.id, "validation_id": run.id}, status_code=202)
+
+
+@router.get("/test_framework/metric-reviews/run_reviews_progress/",
+            summary="A run_reviews run in the seed platform's vocabulary (status success / error / in_progress)")
+def run_reviews_progress(ctx: CtxDep, progress_id: Annotated[str, Query(min_length=1, max_length=64)]) -> FastJSON:
+    return FastJSON(seed.run_reviews_progress(run_dict(get_run(ctx.session, ctx.project_id, progress_id))))
+
+
+@router.get("/test_framework/v1/metrics/{id}/run_reviews_progress/",
+            summary="A run_reviews run of this metric, in the seed platform's vocabulary")
+def metric_run_reviews_progress(id: PathId, ctx: CtxDep,
+                                progress_id: Annotated[str, Query(min_length=1, max_length=64)]) -> FastJSON:
+    run = get_run(ctx.session, ctx.project_id, progress_id)
+    if run.metric_id != id:
+        raise NotFound("progress_id", f"run {progress_id!r} is not a run of metric {id}")
+    return FastJSON(seed.run_reviews_progress(run_dict(run)))
 
 
 class AuditIn(BaseModel):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx2
 
@@ -181,8 +182,19 @@ class _Endpoints(Generic[R]):
                           json=_clean({"metric_id": metric_id, **options}))
 
     def labs_progress(self, progress_id: str) -> R:
+        return self._send("GET", f"/api/v1/labs/{quote(progress_id, safe='')}/")
+
+    def labs_progress_seed(self, progress_id: str) -> R:
+        """The same run in the seed platform's vocabulary (status success / error / in_progress, `output`)."""
         return self._send("GET", "/test_framework/metric-reviews/process_feedbacks_progress/",
                           params={"progress_id": progress_id})
+
+    def run_reviews(self, metric_id: int, *, confirm: bool = False) -> R:
+        """Re-score the current version on the labelled calls: answers `{progress_id}`."""
+        return self._send("POST", f"/test_framework/v1/metrics/{metric_id}/run_reviews/", json={"confirm": confirm})
+
+    def run_reviews_progress(self, progress_id: str) -> R:
+        return self._send("GET", "/test_framework/metric-reviews/run_reviews_progress/", params={"progress_id": progress_id})
 
     def answer_labs(self, progress_id: str, answer: Any = None, *, skip: bool = False) -> R:
         body: JSON = {"progress_id": progress_id, **({"action": "skip"} if skip else {"answer": answer})}

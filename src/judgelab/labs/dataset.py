@@ -192,6 +192,8 @@ def question_for(conflicts: list[list[dict[str, Any]]]) -> dict[str, Any]:
     first = conflicts[0]
     labels = sorted({repr(i["label"]) for i in first})
     return {
+        # Stable for the conflict it asks about, so answers keyed by question id find it.
+        "id": "q-" + hashlib.sha256("|".join(sorted(i["key"] for i in first)).encode()).hexdigest()[:12],
         "text": (f"{len(first)} labels on the same conversation disagree ({', '.join(labels)}). Which is right? "
                  "Answer with the right value, or skip to leave these items out of the run."),
         "conflicts": len(conflicts),

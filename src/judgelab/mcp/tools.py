@@ -13,6 +13,7 @@ from pydantic import Field
 
 from judgelab import __version__
 from judgelab.client import ApiError, AsyncClient
+from judgelab.mcp import seed_tools
 
 ClientFor = Callable[[Context], Awaitable[AsyncClient]]
 JSON = dict[str, Any]
@@ -212,6 +213,7 @@ def build_server(client_for: ClientFor) -> MCPServer:
         """A conversion's code, its agreement next to the judge's, and the input tokens it saves per call."""
         return await call(ctx, lambda c: c.get_conversion(conversion_id))
 
+    seed_tools.register(server, call)
     return server
 
 
