@@ -17,7 +17,7 @@ from judgelab.evaluation.sandbox import Limits, NestedJudge, current, run_custom
 from judgelab.jsonutil import stable_hash
 from judgelab.judges.client import JudgeClient
 from judgelab.judges.types import ChatMessage, ChatRequest, ChatResponse, ProviderError
-from judgelab.judges.verdict import Verdict, VerdictError, build_request, parse_verdict
+from judgelab.judges.verdict import Verdict, VerdictError, bind_variables, build_request, parse_verdict
 from judgelab.metrics.definition import BINARY_EVAL_TYPES, MetricContent
 
 # Bump when the judge request or the verdict rules change: cached results then stop matching.
@@ -81,6 +81,11 @@ def sandbox_data(call: dict[str, Any], other_results: dict[str, Any] | None) -> 
         "metadata": call.get("metadata") or {},
         "call_end_reason": call.get("call_ended_reason"),
         "voice_recording": call.get("voice_recording_url"),
+        # The seed platform's other documented keys.
+        "call_duration": call.get("duration"),
+        "call_log_id": call.get("id"),
+        "call_id": call.get("call_id"),
+        "timestamp": call.get("timestamp"),
     }
     for name, value in (other_results or {}).items():
         data.setdefault(name, value)
@@ -126,8 +131,12 @@ async def evaluate(
         left = nested_budget - nested_used[0]
         if left < 1:
             raise RuntimeError(f"at most {nested_budget} nested judge requests per evaluation (JUDGELAB_SANDBOX_MAX_JUDGE_CALLS)")
-        seen = call if transcript is None else {"transcript": transcript, "transcript_json": [],
-                                                "agent_description": context or "", "metadata": {}, "dynamic_variables": {}}
+        if transcript is None:
+            seen = call
+        else:
+            prompt, bound = bind_variables(prompt, call)  # {{metadata.x}} reads the whole call, not the excerpt
+            seen = {"transcript": transcript, "transcript_json": [], "agent_description": context or "", "metadata": {},
+                    "dynamic_variables": {}, "prompt_variables": bound}
         before = out.llm_calls
         try:
             verdict = await _judge(client, model_name, prompt, eval_type, enum_values, seen, out, attempts=min(2, left))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,44 @@ def fence(sections: list[tuple[str, str]]) -> tuple[str, str]:
     return boundary, f"<{boundary}>\n{body}\n</{boundary}>"
 
 
-def call_sections(call: dict[str, Any]) -> list[tuple[str, str]]:
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+_SECTION_OF = {"transcript": "the transcript", "transcript_json": "the transcript", "agent_description":
+               "the agent's instructions", "dynamic_variables": "the variables of this call", "metadata": "the call metadata"}
+_FACTS = {"call_end_reason": "call_ended_reason", "call_ended_reason": "call_ended_reason", "call_duration": "duration",
+          "duration": "duration", "call_id": "call_id", "call_log_id": "id", "timestamp": "timestamp"}
+
+
+def bind_variables(criterion: str, call: dict[str, Any]) -> tuple[str, list[str]]:
+    """The seed platform's prompt variables (`{{transcript}}`, `{{metadata.x}}`, ...) bound to this call.
+
+    Values never enter the criterion, which is instructions: a whole section becomes a pointer to
+    it in the call data, and a single value a pointer to the "Prompt variables" section, which
+    holds it inside the fence with the rest of the call."""
+    values: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        head, _, rest = name.partition(".")
+        if name in _SECTION_OF:
+            return f"({_SECTION_OF[name]}, in the call data below)"
+        if head in ("metadata", "dynamic_variables") and rest:
+            found: Any = call.get(head) or {}
+            for part in rest.split("."):
+                found = found.get(part) if isinstance(found, dict) else None
+        elif name in _FACTS:
+            found = call.get(_FACTS[name])
+        else:
+            found = None
+        line = f"{name} = " + ("(not set on this call)" if found is None else
+                               json.dumps(found, ensure_ascii=False, sort_keys=True, default=str)[:2000])
+        if line not in values:
+            values.append(line)
+        return f"[{name}: see \"Prompt variables\" in the call data below]"
+
+    return _VARIABLE.sub(one, criterion), values
+
+
+def call_sections(call: dict[str, Any], variables: list[str] | None = None) -> list[tuple[str, str]]:
     """What a judge may see of a call, each part declared data: the agent's instructions, the
     call's variables and metadata, and the transcript (turn continuations indented, so a newline
     inside a turn cannot start a forged `Agent:` or `System:` line)."""
@@ -87,6 +125,8 @@ def call_sections(call: dict[str, Any]) -> list[tuple[str, str]]:
         sections.append(("Variables of this call", json.dumps(call["dynamic_variables"], ensure_ascii=False, sort_keys=True)))
     if call.get("metadata"):
         sections.append(("Call metadata", json.dumps(call["metadata"], ensure_ascii=False, sort_keys=True)))
+    if variables:
+        sections.append(("Prompt variables", "\n".join(variables)))
     sections.append(("Transcript", transcript))
     return sections
 
@@ -106,7 +146,10 @@ def build_request(
     max_tokens: int = 800,
 ) -> ChatRequest:
     """The judge request for one metric on one call (`call` as the API shows it)."""
-    boundary, block = fence(call_sections(call))
+    criterion, variables = bind_variables(criterion, call)
+    # Variables already bound against the whole call, when the judge is shown only an excerpt of it.
+    variables = [*(call.get("prompt_variables") or []), *variables]
+    boundary, block = fence(call_sections(call, variables))
     system = (
         "You are a careful quality reviewer grading one recorded conversation between an AI agent and a user "
         "against one criterion. Judge only what the conversation shows. "

@@ -175,7 +175,7 @@ def _stored(session: Session, project_id: int, version: MetricVersion, model: st
 
 def _slim(call: dict[str, Any]) -> dict[str, Any]:
     # What evaluate() reads of a call (a code trigger gets call_ended_reason and the recording too).
-    keep = ("id", "transcript", "transcript_json", "agent_description", "metadata", "dynamic_variables",
+    keep = ("id", "call_id", "timestamp", "transcript", "transcript_json", "agent_description", "metadata", "dynamic_variables",
             "call_ended_reason", "voice_recording_url", "duration")
     return {k: call.get(k) for k in keep}
 

@@ -152,10 +152,72 @@ def judge(prompt, eval_type="binary_qualitative", enum_values=None, transcript=N
     return answer
 
 
+# The seed platform's Python-metric contract, so its metrics run unchanged: its helper names, its
+# `utils` module (`from utils import extract_section, parse_llm_result, METRIC_SECTIONS`) and an
+# API_KEY name. The key is a placeholder: the child never holds a key, the parent's judge does.
+API_KEY = "judgelab-nested-judge"
+
+
+def evaluate_llm_judge_metric(data, prompt, eval_type="binary_qualitative", enum_values=None, *_args, transcript=None,
+                              context=None, **_options):
+    """The platform's nested judge: `prompt` (its {{transcript}}-style variables filled from this call,
+    inside the data block) on the call `data` describes."""
+    return judge(prompt, eval_type, enum_values, transcript=transcript, context=context)
+
+
+def evaluate_basic_metric(data, api_key=None, prompt="", eval_type="binary_qualitative", enum_values=None, **_options):
+    """The platform's older helper name: the same nested judge."""
+    return judge(prompt, eval_type, enum_values)
+
+
+def parse_llm_result(res, prefix=""):
+    """(result, explanation) from a helper's answer; an explanation starting VALID_SKIP: means N/A."""
+    res = res if isinstance(res, dict) else {}
+    explanation = str(res.get("explanation") or "")
+    result = None if explanation.startswith("VALID_SKIP:") else res.get("result")
+    return result, prefix + explanation
+
+
+def extract_section(text, names):
+    """The parts of a markdown-ish text under headings that name any of `names` (a heading is a line
+    starting with #, or a short line ending in ':'), each with its heading; "" when none match."""
+    wanted = [str(n).lower() for n in ([names] if isinstance(names, str) else list(names or []))]
+    out, keep = [], False
+    for line in str(text or "").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#") or (stripped.endswith(":") and 0 < len(stripped) <= 80):
+            keep = any(w in stripped.lower() for w in wanted)
+        if keep:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+class _Sections(dict):
+    """METRIC_SECTIONS: a name not set here reads as its own words ("booking_flow" -> "booking flow")."""
+
+    def __missing__(self, key):
+        return [str(key).replace("_", " ")]
+
+
+def _utils_module():
+    import types
+
+    module = types.ModuleType("utils")
+    module.extract_section = extract_section
+    module.parse_llm_result = parse_llm_result
+    module.evaluate_basic_metric = evaluate_basic_metric
+    module.evaluate_llm_judge_metric = evaluate_llm_judge_metric
+    module.METRIC_SECTIONS = _Sections()
+    return module
+
+
 def _main() -> None:
     request = json.loads(_proto_in.readline())
     code, data, policy = request["code"], request["data"], request["policy"]
-    env = {"data": data, "judge": judge, "__name__": "__metric__", "__builtins__": __builtins__}
+    sys.modules["utils"] = _utils_module()
+    env = {"data": data, "judge": judge, "__name__": "__metric__", "__builtins__": __builtins__,
+           "evaluate_llm_judge_metric": evaluate_llm_judge_metric, "evaluate_basic_metric": evaluate_basic_metric,
+           "parse_llm_result": parse_llm_result, "extract_section": extract_section, "API_KEY": API_KEY}
     try:
         compiled = compile(code, "<metric>", "exec")
         _install_hook(policy["scratch"], policy["readable"])  # from here on, files, processes and sockets are checked
