@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from judgelab import __version__, web
-from judgelab.api import calls, errors, evaluations, jobs, keys, labs, metrics, projects, testsets
+from judgelab.api import calls, errors, evaluations, jobs, keys, labs, metrics, projects, testsets, webhooks
 from judgelab.api.deps import KeyCache
 from judgelab.api.middleware import BodyLimit, JsonGuard, SecurityHeaders, TrailingSlash
 from judgelab.api.responses import FastJSON
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         app.add_route(path, app.state.mcp, include_in_schema=False)
     errors.install(app)
     errors.document(app)
-    for module in (calls, metrics, testsets, projects, keys, evaluations, jobs, labs):
+    for module in (calls, metrics, testsets, projects, keys, evaluations, jobs, labs, webhooks):
         app.include_router(module.router)
     web.install(app)
 

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-API_PREFIXES = ("/api/", "/observability/", "/test_framework/")
+API_PREFIXES = ("/api/", "/observability/", "/test_framework/", "/webhooks/")
 
 
 class TrailingSlash:

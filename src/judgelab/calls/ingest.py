@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from judgelab.calls import platforms
 from judgelab.calls import transcripts as tx
 from judgelab.config import Settings
 from judgelab.db.models import CallLog
@@ -35,7 +36,7 @@ class CallIn(BaseModel):
     )
     transcript_json: list[Any] | str | None = None
     transcript: str | None = Field(default=None, description="plain-text transcript, when there is no transcript_json")
-    transcript_type: str | None = Field(default=None, description="native (default), openai or text")
+    transcript_type: str | None = Field(default=None, description="native (default), openai, text, vapi, retell or elevenlabs")
     call_ended_reason: Annotated[str, Field(max_length=200)] | None = None
     voice_recording_url: Annotated[str, Field(max_length=2000)] | None = None
     metadata: dict[str, Any] | None = None
@@ -92,6 +93,9 @@ def prepare_call(payload: Any, settings: Settings, line: int | None = None) -> P
     if ttype is not None and not errors:
         if ttype == "openai" and raw_json is not None:
             turns, system_prompt, errs = tx.openai_turns(raw_json)
+            errors += errs
+        elif ttype in platforms.TURNS and raw_json is not None:
+            turns, errs = platforms.TURNS[ttype](raw_json)
             errors += errs
         elif ttype in ("native", "openai") and raw_json is not None:
             turns, errs = tx.native_turns(raw_json)

@@ -12,9 +12,11 @@ from typing import Any
 
 from judgelab.errors import FieldError
 
-TRANSCRIPT_TYPES = ("native", "openai", "text")
+# native, OpenAI messages, plain text, and voice platforms' own message shapes (`platforms.py`).
+TRANSCRIPT_TYPES = ("native", "openai", "text", "vapi", "retell", "elevenlabs")
 # Accepted spellings from other platforms, mapped to ours.
-_TYPE_ALIASES = {"cekura": "native", "json": "native", "plain": "text", "messages": "openai"}
+_TYPE_ALIASES = {"cekura": "native", "json": "native", "plain": "text", "messages": "openai", "eleven_labs": "elevenlabs",
+                 "11labs": "elevenlabs", "retell_ai": "retell", "retellai": "retell"}
 
 _AGENT_ROLES = {"agent", "assistant", "bot", "ai", "main agent", "main_agent"}
 _USER_ROLES = {"user", "customer", "caller", "human", "testing agent", "testing_agent"}

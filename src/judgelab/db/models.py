@@ -42,6 +42,8 @@ class Project(Base):
     daily_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Judge models (provider/model) this project's metrics may use; None: any.
     allowed_models: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    # Voice platforms' webhook secrets by platform (verifying needs the secret itself, not a hash).
+    webhook_secrets: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
