@@ -15,6 +15,7 @@ Two labels per conversation, keyed by the `call_id` judgelab gives it on import
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "data" / "tau-bench-airline" / "gpt-4o-airline.json"
+SOURCE = ROOT / "src" / "judgelab" / "demo" / "data" / "tau-bench-airline.json.gz"  # shipped, MIT (see its LICENSE)
 OUT = ROOT / "bench" / "data" / "airline-confirmation.jsonl"
 WRITES = ("book_reservation", "update_reservation_flights", "update_reservation_baggages",
           "update_reservation_passengers", "cancel_reservation")
@@ -53,7 +54,8 @@ def confirmation(traj: list[dict[str, Any]]) -> tuple[bool | None, str]:
 
 def build(source: Path = SOURCE) -> list[dict[str, Any]]:
     rows = []
-    for record in json.loads(source.read_text(encoding="utf-8")):
+    raw = gzip.decompress(source.read_bytes()) if source.suffix == ".gz" else source.read_bytes()
+    for record in json.loads(raw.decode("utf-8")):
         label, reason = confirmation(record["traj"])
         rows.append({"call_id": f"task-{record['task_id']}-trial-{record['trial']}", "policy": record["reward"] == 1.0,
                      "confirmation": label, "confirmation_reason": reason})

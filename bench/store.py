@@ -51,7 +51,7 @@ from judgelab.projects.service import (
     get_or_create_project,
 )
 
-AIRLINE = ROOT.parent / "shared" / "data" / "tau-bench-airline" / "gpt-4o-airline.json"
+AIRLINE = ROOT / "src" / "judgelab" / "demo" / "data" / "tau-bench-airline.json.gz"  # shipped, MIT
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WORDS = ["flight", "booking", "reservation", "cancel", "change", "refund", "baggage", "seat", "upgrade", "economy", "business", "basic", "passenger", "payment", "credit", "card", "certificate", "gift", "insurance", "delay", "compensation", "airport", "gate", "confirm", "number", "date", "time", "tomorrow", "morning", "evening", "please", "thanks", "sorry", "help", "check", "policy", "membership", "gold", "silver", "regular", "total", "price", "fee", "charge", "account", "name", "birthday", "address", "email", "phone", "verify", "identity", "details", "option", "direct", "stopover", "return", "origin", "destination", "transfer", "agent"]
 RARE = "zeppelin"  # in 1 call out of 1000

@@ -22,10 +22,9 @@ from judgelab.api.app import create_app
 from judgelab.config import Settings
 from judgelab.db import Database, make_engine, migrate
 from judgelab.db.models import Base
+from judgelab.demo import AIRLINE  # noqa: F401 - the airline conversations ship with judgelab (MIT)
 
 PG_URL = os.environ.get("JUDGELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-AIRLINE = SHARED / "data" / "tau-bench-airline" / "gpt-4o-airline.json"
 
 
 def _postgres_reachable() -> str | None:

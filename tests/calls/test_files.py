@@ -11,8 +11,7 @@ from tests.conftest import AIRLINE
 
 
 def test_airline_file_reads_as_openai_with_reward_kept() -> None:
-    if not AIRLINE.exists():
-        pytest.skip(f"{AIRLINE} not present")
+    assert AIRLINE.exists(), "the sample conversations ship in src/judgelab/demo/data"
     fmt, payloads, errors = read_calls(AIRLINE)
     assert fmt == "openai" and not errors and len(payloads) == 200
     first = payloads[0][1]

@@ -50,8 +50,7 @@ def test_keys_create_prints_the_key_last(cli: None, db: Database) -> None:
 
 
 def test_import_airline_list_search_and_reimport(cli: None) -> None:
-    if not AIRLINE.exists():
-        pytest.skip(f"{AIRLINE} not present")
+    assert AIRLINE.exists(), "the sample conversations ship in src/judgelab/demo/data"
     code, out = run("import", str(AIRLINE), "--project", "air", "--agent", "airline")
     assert code == 0, out
     assert "Imported 200 calls" in out and "200 new" in out
@@ -64,6 +63,21 @@ def test_import_airline_list_search_and_reimport(cli: None) -> None:
     assert code == 0 and "calls in 'air'" in out
     code, out = run("import", str(AIRLINE), "--project", "air", "--agent", "airline")
     assert code == 0 and "200 updated" in out
+
+
+def test_demo_loads_the_sample_calls_and_a_starter_metric_once(cli: None, db: Database) -> None:
+    from judgelab.db.models import CallLog, Metric
+
+    code, out = run("demo")
+    assert code == 0, out
+    assert "Loaded 200 airline conversations into project 'default' (200 new, 0 updated)" in out
+    assert "starter metric 1 (created)" in out and "judgelab eval --metric 1 --project default" in out
+    code, out = run("demo")
+    assert code == 0 and "(0 new, 200 updated)" in out and "starter metric 1 (already there)" in out
+    with db.session() as s:
+        assert s.query(CallLog).count() == 200 and s.query(Metric).count() == 1
+        tool_turns = [t for c in s.query(CallLog).limit(20) for t in c.transcript_json if t["role"] == "tool_call"]
+        assert tool_turns, "tau-bench's tool calls arrive as tool_call turns"
 
 
 def test_export_import_round_trip(cli: None, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Each reader yields (line or record number, payload) where the payload has the sh
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator
@@ -51,9 +52,15 @@ def read_calls(path: Path, fmt: str = "auto") -> tuple[str, list[tuple[int, Any]
     if fmt not in FORMATS:
         raise InvalidInput("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
     try:
-        text = path.read_text(encoding="utf-8")
+        # A .gz file is read as the file it compresses (the shipped sample data is one).
+        raw = gzip.decompress(path.read_bytes()) if path.suffix.lower() == ".gz" else path.read_bytes()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput("file", f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except (OSError, EOFError) as exc:
+        raise InvalidInput("file", f"{path} cannot be read: {exc}") from None
+    if path.suffix.lower() == ".gz":
+        path = path.with_suffix("")
     if fmt == "auto":
         fmt = detect_format(path, text[:65536])
     if fmt == "jsonl":

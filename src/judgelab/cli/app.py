@@ -1,4 +1,4 @@
-"""The Typer app: `judgelab serve | worker | keys | import | export | calls | metrics | eval | misaligned | validate | to-code | review | mcp`."""
+"""The Typer app: `judgelab serve | worker | keys | import | demo | export | calls | metrics | eval | misaligned | validate | to-code | review | mcp`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from judgelab import __version__
-from judgelab.cli import calls, evaluate, keys, labs, mcp, metrics, review, serve, worker
+from judgelab.cli import calls, demo, evaluate, keys, labs, mcp, metrics, review, serve, worker
 
 app = typer.Typer(
     name="judgelab",
@@ -40,6 +40,7 @@ app.command("mcp")(mcp.mcp)
 app.command("review")(review.review)
 app.add_typer(keys.app, name="keys")
 app.command("import")(calls.import_file)
+app.command("demo")(demo.demo)
 app.command("export")(calls.export)
 app.add_typer(calls.app, name="calls")
 app.add_typer(metrics.app, name="metrics")
