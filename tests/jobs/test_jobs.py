@@ -47,7 +47,17 @@ def test_a_job_evaluates_reports_progress_and_a_rerun_is_free(
     assert fake_model.stats.answered == 12
     values = {c: api.get(f"/observability/v1/call-logs-external/{c}/").json()["evaluation"]["metrics"][0]["value"] for c in calls}
     assert [values[c] for c in calls] == [bool(i % 2) for i in range(12)]
-    # Nothing changed: the same request again is answered from the cache, with no model call.
+    # The judge (openai/judge-1) has no known price: the job says the cost is unknown, not $0.
+    assert job["cost_usd"] is None and job["cost_known"] is False
+    # Nothing changed: the estimate says so (every evaluation is stored, no LLM request to pay)...
+    est = api.post("/api/v1/evaluations/estimate/", json={"metrics": [metric["id"]], "call_logs": calls}).json()
+    assert (est["cached_evaluations"], est["llm_requests"], est["input_tokens"]) == (12, 0, 0)
+    assert any("12 evaluation(s) have a stored result" in n for n in est["notes"])
+    api.call("support-bot", "c0", "Actually, please cancel everything.")  # one call changes
+    est = api.post("/api/v1/evaluations/estimate/", json={"metrics": [metric["id"]], "call_logs": calls}).json()
+    assert (est["cached_evaluations"], est["llm_requests"]) == (11, 1)
+    api.call("support-bot", "c0", "change my seat to 0A")  # and changes back
+    # ...and the same request again is answered from the cache, with no model call.
     again = wait_for(api, api.post("/observability/v1/call-logs/rerun_evaluation/", json={"call_logs": calls}).json()["job_id"])
     assert again["status"] == "completed" and again["progress"]["cache_hits"] == 12 and again["llm_calls"] == 0
     assert fake_model.stats.answered == 12

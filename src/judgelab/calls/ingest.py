@@ -86,6 +86,9 @@ def prepare_call(payload: Any, settings: Settings, line: int | None = None) -> P
         data.transcript_json if isinstance(data.transcript_json, str) and ttype == "text" else None
     )
 
+    if ttype in platforms.TURNS and raw_json is None and data.transcript is not None:
+        errors.append(FieldError("transcript_json", f"transcript_type {ttype!r} needs the platform's message list in "
+                                 "transcript_json"))
     if ttype == "text" and text_source is None and data.transcript_json is not None:
         errors.append(FieldError("transcript", "transcript_type 'text' needs the transcript as plain text in `transcript`"))
     turns: list[dict[str, Any]] | None = None

@@ -44,7 +44,8 @@ def print_estimate(est: dict[str, Any]) -> None:
                       f"{m['input_tokens']:,}", f"{m['output_tokens']:,}", _money(m["cost_usd"]))
     console.print(table)
     console.print(f"{est['calls']:,} calls x {est['metrics']} metrics = {est['evaluations']:,} evaluations; "
-                  f"total {_money(est['cost_usd'])} ({est['tokenizer']}; evaluations already cached cost nothing)")
+                  f"{est.get('cached_evaluations', 0):,} already stored (free); {est['llm_requests']:,} LLM requests; "
+                  f"total {_money(est['cost_usd'])} ({est['tokenizer']})")
     for note in est["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
 
@@ -53,7 +54,8 @@ def _confirm(calls: int, cost: float | None, yes: bool) -> None:
     if calls > CONFIRM_ABOVE and not yes:
         if not sys.stdin.isatty():
             raise InvalidInput("yes", f"{calls} calls is more than {CONFIRM_ABOVE}: read the estimate, then pass --yes to confirm")
-        if not typer.confirm(f"Evaluate {calls:,} calls for about {_money(cost)}?"):
+        price = "an unknown cost (no price for this model)" if cost is None else f"about {_money(cost)}"
+        if not typer.confirm(f"Evaluate {calls:,} calls for {price}?"):
             raise typer.Exit(1)
 
 
@@ -88,7 +90,7 @@ def evaluate(
                 agent_id=resolve_agent(session, proj.id, agent).id if agent else None,
                 timestamp_gte=_utc(since), timestamp_lte=_utc(until))
             calls = resolve_calls(session, proj.id, call, filters)
-            est = estimate(session, proj.id, metric, settings.model, call_ids=call or None, filters=filters)
+            est = estimate(session, proj.id, metric, settings.model, call_ids=call or None, filters=filters, force=force)
             print_estimate(est.as_dict())
             if dry_run:
                 return
@@ -103,12 +105,12 @@ def evaluate(
             console.print("a `judgelab serve` or `judgelab worker` on this database will run it; "
                           f"follow it at /api/v1/jobs/{job_id}/")
             return
-        _run_and_follow(db, settings, job_id)
+        _run_and_follow(db, settings, job_id, priced=est.cost_usd is not None)
     finally:
         db.dispose()
 
 
-def _run_and_follow(db: Any, settings: Any, job_id: str) -> None:
+def _run_and_follow(db: Any, settings: Any, job_id: str, *, priced: bool = True) -> None:
     from judgelab.jobs.runtime import Runtime
 
     def read() -> dict[str, Any]:
@@ -120,7 +122,7 @@ def _run_and_follow(db: Any, settings: Any, job_id: str) -> None:
     # A fixed id per host: if this command is killed, the next `judgelab eval` here resumes its work.
     runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
     try:
-        _follow(read, job_id)
+        _follow(read, job_id, priced)
     finally:
         runtime.stop()
 
@@ -147,10 +149,15 @@ def _remote(url: str, metric: list[int], agent: str | None, since: datetime | No
         job = client.evaluate(metric, call or None, confirm=True, force=force, **filters)
         console.print(f"job [bold]{job['job_id']}[/bold] queued on {url} ({job['progress']['total']:,} evaluations)")
         if wait:
-            _follow(lambda: client.get_job(job["job_id"]), job["job_id"])
+            _follow(lambda: client.get_job(job["job_id"]), job["job_id"], est["cost_usd"] is not None)
 
 
-def _follow(read: Callable[[], dict[str, Any]], job_id: str) -> None:
+def _follow(read: Callable[[], dict[str, Any]], job_id: str, priced: bool = True) -> None:
+    def spent(info: dict[str, Any]) -> str:
+        # No price known: the cost is unknown, not $0 (which would read as free).
+        cost = info["cost_usd"]
+        return "cost unknown" if cost is None or (not priced and info["llm_calls"]) else f"${cost:.4f}"
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[info]}"), console=console) as bar:
         task = bar.add_task("evaluating", total=None, info="")
@@ -158,15 +165,14 @@ def _follow(read: Callable[[], dict[str, Any]], job_id: str) -> None:
             info = read()
             p = info["progress"]
             bar.update(task, total=p["total"], completed=p["done"], info=(
-                f"errors {p['errors']}  cache hits {p['cache_hits']}  LLM calls {info['llm_calls']}  "
-                f"${info['cost_usd']:.4f}"))
+                f"errors {p['errors']}  cache hits {p['cache_hits']}  LLM calls {info['llm_calls']}  {spent(info)}"))
             if info["status"] in FINAL:
                 break
             time.sleep(0.25)
     style = "green" if info["status"] == "completed" else "red"
     console.print(f"[{style}]{info['status']}[/{style}]: {p['done']:,}/{p['total']:,} evaluations, {p['errors']} errors, "
                   f"{p['cache_hits']} from the cache, {info['llm_calls']} LLM calls, "
-                  f"{info['input_tokens']:,} + {info['output_tokens']:,} tokens, ${info['cost_usd']:.4f}")
+                  f"{info['input_tokens']:,} + {info['output_tokens']:,} tokens, {spent(info)}")
     if info["message"]:
         console.print(info["message"])
     if info["status"] != "completed":

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import CallFilters, apply_filters, get_call
-from judgelab.db.models import Agent, CallLog
+from judgelab.db.models import Agent, CallLog, MetricResult
 from judgelab.evaluation.sandbox import current as current_sandbox
 from judgelab.judges.pricing import cost_usd, price_table
 from judgelab.metrics.service import get_metric
@@ -48,6 +48,7 @@ class Estimate:
     cost_usd: float | None
     by_model: list[ModelCost]
     requires_confirmation: bool
+    cached_evaluations: int = 0  # evaluations a stored result answers at no cost
     confirm_above_calls: int = CONFIRM_ABOVE
     tokenizer: str = "approximate: 4 characters per token"
     notes: list[str] = field(default_factory=list)
@@ -64,27 +65,29 @@ def estimate(
     *,
     call_ids: list[int] | None = None,
     filters: CallFilters | None = None,
+    force: bool = False,
 ) -> Estimate:
     metrics = [get_metric(session, project_id, m, field="metrics") for m in dict.fromkeys(metric_ids)]
-    stmt = select(
-        func.count(CallLog.id),
-        func.coalesce(func.sum(func.length(CallLog.transcript)), 0),
-        func.coalesce(func.sum(func.length(func.coalesce(CallLog.agent_description, Agent.description))), 0),
+    # Per call: its content hash (to find cached results) and the characters a judge would read.
+    stmt: Any = select(
+        CallLog.id, CallLog.content_hash, func.coalesce(func.length(CallLog.transcript), 0),
+        func.coalesce(func.length(func.coalesce(CallLog.agent_description, Agent.description)), 0),
     ).join(Agent, Agent.id == CallLog.agent_id)
     if call_ids is not None:
         ids = [get_call(session, project_id, c, field="call_logs").id for c in dict.fromkeys(call_ids)]
         stmt = stmt.where(CallLog.project_id == project_id, CallLog.id.in_(ids))
     else:
         stmt = apply_filters(session, project_id, filters or CallFilters(), stmt)
-    n_calls, transcript_chars, description_chars = session.execute(stmt).one()
+    rows = list(session.execute(stmt.order_by(None)).all())
+    n_calls = len(rows)
     prices = price_table()
     notes: list[str] = []
     by_model: dict[str | None, ModelCost] = {}
+    cached_total = 0
     for metric in metrics:
         version = metric.current
         model = version.model or default_model
         per_call_fixed = SYSTEM_PROMPT_CHARS + len(version.description or "")
-        whole = transcript_chars + description_chars + n_calls * per_call_fixed
         asks = 1 if version.type == "llm_judge" else 0
         if version.evaluation_trigger == "automatic" or (version.evaluation_trigger == "custom"
                                                          and version.trigger_type == "llm_judge"):
@@ -100,13 +103,23 @@ def estimate(
                          "nested requests per evaluation (JUDGELAB_SANDBOX_MAX_JUDGE_CALLS)")
         if asks + nested == 0:
             continue
-        requests = n_calls * (asks + nested)
+        # A stored result of this very version, model and call is reused at no cost (unless forced);
+        # code metrics also depend on other metrics' results, so only judge metrics are matched here.
+        hits = set() if force or version.type != "llm_judge" else _cached(session, project_id, version.content_hash,
+                                                                           version.model or default_model, rows)
+        cached_total += len(hits)
+        todo = [r for r in rows if r[0] not in hits]
+        whole = sum(r[2] + r[3] for r in todo) + len(todo) * per_call_fixed
+        requests = len(todo) * (asks + nested)
         chars = whole * (asks + nested)
         entry = by_model.setdefault(model, ModelCost(model, [], 0, 0, 0, 0.0))
         entry.metrics.append(metric.id)
         entry.requests += requests
         entry.input_tokens += chars // CHARS_PER_TOKEN
         entry.output_tokens += requests * OUTPUT_TOKENS_PER_VERDICT
+    if cached_total:
+        notes.append(f"{cached_total} evaluation(s) have a stored result of the same version, model and call: reused "
+                     "at no cost (force re-evaluates them)")
     total_cost: float | None = 0.0
     for entry in by_model.values():
         if entry.model is None:
@@ -127,5 +140,21 @@ def estimate(
         cost_usd=total_cost,
         by_model=list(by_model.values()),
         requires_confirmation=n_calls > CONFIRM_ABOVE,
+        cached_evaluations=cached_total,
         notes=notes,
     )
+
+
+def _cached(session: Session, project_id: int, version_hash: str, model: str | None, rows: list[Any]) -> set[int]:
+    """Ids of the calls whose result for this version and model is already stored (by cache key)."""
+    from judgelab.evaluation.engine import cache_key
+
+    keys = {cache_key(version_hash, model, r[1]): r[0] for r in rows}
+    found: set[int] = set()
+    names = list(keys)
+    for start in range(0, len(names), 500):
+        chunk = names[start:start + 500]
+        found |= {keys[k] for k in session.scalars(select(MetricResult.cache_key).where(
+            MetricResult.project_id == project_id, MetricResult.cache_key.in_(chunk), MetricResult.error.is_(None)))
+            if k is not None}
+    return found

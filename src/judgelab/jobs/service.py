@@ -82,6 +82,12 @@ def progress(session: Session, job_id: str) -> dict[str, Any]:
             "input_tokens": int(tokens_in), "output_tokens": int(tokens_out), "cost_usd": round(float(cost), 6)}
 
 
+def _priced(model: str | None) -> bool:
+    from judgelab.judges.pricing import cost_usd, price_table
+
+    return model is not None and cost_usd(model, 1, 1, price_table()) is not None
+
+
 def job_dict(session: Session, job: Job) -> dict[str, Any]:
     p = progress(session, job.id)
     params = job.params or {}
@@ -101,7 +107,9 @@ def job_dict(session: Session, job: Job) -> dict[str, Any]:
         "llm_calls": p["llm_calls"],
         "input_tokens": p["input_tokens"],
         "output_tokens": p["output_tokens"],
-        "cost_usd": p["cost_usd"],
+        # None when the judge model has no known price: unknown is not free.
+        "cost_usd": p["cost_usd"] if _priced(params.get("model")) or not p["llm_calls"] else None,
+        "cost_known": _priced(params.get("model")) or not p["llm_calls"],
         "calls": len(params.get("call_ids", [])),
         "metrics": [m for stage in params.get("stages", []) for m, _v in stage],
         "metric_versions": [v for stage in params.get("stages", []) for _m, v in stage],

@@ -67,7 +67,7 @@ def submit_evaluation(
     if not metric_ids:
         raise InvalidInput("metrics", "no metrics to evaluate: name them, or evaluate calls that have results")
     guess = estimate(session, project_id, metric_ids, default_model, call_ids=calls if call_ids is not None else None,
-                     filters=filters if call_ids is None else None)
+                     filters=filters if call_ids is None else None, force=force)
     if any(entry.model is None for entry in guess.by_model):
         raise InvalidInput("metrics", NO_MODEL, extra={"estimate": guess.as_dict()})
     for entry in guess.by_model:  # the project's allow-list holds for the server's default model too
