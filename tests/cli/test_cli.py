@@ -134,3 +134,9 @@ def test_metrics_commands(cli: None, tmp_path: Path) -> None:
     assert code == 0 and "caller kind" in out
     code, out = run("metrics", "show", "999")
     assert code == 2 and "no metric with id 999" in out
+    # A second project (as the README's `keys create --project empty` makes): a metric id still names its own.
+    run("keys", "create", "--project", "empty")
+    code, out = run("metrics", "show", mid)
+    assert code == 0 and "'caller kind'" in out, out
+    code, out = run("metrics", "list")
+    assert code == 2 and "several projects exist; pass --project" in out

@@ -86,5 +86,6 @@ def test_a_small_labelled_set_is_cross_validated(api: Api, start_runtime: Runtim
     assert run["progress"]["rewriter_calls"] <= run["progress"]["rewriter_budget"] == 8
     # The folds get the rewriter, as the final step does (budget 8: 3 folds + 1, twice), so two repeats.
     assert "2 repeat(s)" in run["validation"]
-    assert run["held_out_items"] == []  # every label was held out once per repeat
+    assert len(run["held_out_items"]) == 9 == run["split"]["held_out"]  # every label was held out once per repeat
+    assert run["judge_calls"] == run["progress"]["judge_calls"] and run["cost_usd"] == run["progress"]["cost_usd"]
     assert run["improved_metric_description"].endswith("\n- " + PARAPHRASE_RULE.strip())

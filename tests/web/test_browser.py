@@ -137,7 +137,8 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
         page.locator("#expected_value").select_option("true")
         page.fill("#feedback", "At 00:03 'go ahead' is a paraphrased yes, which counts as confirmation.")
         page.click("#submit-vote")
-        expect(page.locator("#counter")).to_have_text(re.compile(f"^{n} of 6"))  # no eval: the page's CSP forbids it
+        # No eval: the page's CSP forbids it. At the 6th the counter says ready, never "7 of 6".
+        expect(page.locator("#counter")).to_have_text(re.compile(f"^{n} of 6" if n < 6 else "^6 feedback items$"))
     assert page.is_enabled("#start-labs")
 
     # A colleague's agreements on the other calls arrive through the API meanwhile.

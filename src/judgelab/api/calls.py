@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from judgelab.api.responses import FastJSON
 from judgelab.calls.files import export_lines, parse_jsonl
 from judgelab.calls.ingest import prepare_call
 from judgelab.calls.queries import (
+    VERDICTS,
     CallFilters,
     count_calls,
     get_call_dict,
@@ -63,6 +65,20 @@ def call_filters(
     )
 
 
+def with_review_filters(f: CallFilters, metric: int | None, verdict: str | None, has_feedback: bool | None,
+                        reviewer: str | None, feedback: str | None, sort: str | None) -> CallFilters:
+    if verdict is not None and verdict not in VERDICTS:
+        raise InvalidInput("verdict", f"expected one of {', '.join(VERDICTS)}, got {verdict!r}")
+    if verdict is not None and metric is None:
+        raise InvalidInput("metric", "a verdict filter needs the metric whose verdict it is (metric=ID)")
+    if feedback is not None and feedback not in ("agree", "disagree"):
+        raise InvalidInput("feedback", f"expected agree or disagree, got {feedback!r}")
+    if sort not in (None, "-timestamp", "timestamp"):
+        raise InvalidInput("sort", f"expected -timestamp or timestamp, got {sort!r}")
+    return replace(f, metric_id=metric, verdict=verdict, has_feedback=has_feedback, reviewer=reviewer,
+                   feedback_vote=feedback, oldest_first=sort == "timestamp")
+
+
 def list_calls_endpoint(
     request: Request,
     ctx: CtxDep,
@@ -73,8 +89,16 @@ def list_calls_endpoint(
     search: Annotated[str | None, Query(description="words that must all appear in the transcript")] = None,
     timestamp__gte: Annotated[datetime | None, Query(description="ISO 8601; calls at or after")] = None,
     timestamp__lte: Annotated[datetime | None, Query(description="ISO 8601; calls at or before")] = None,
+    metric: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a metric id, for verdict / feedback filters")] = None,
+    verdict: Annotated[str | None, Query(description="pass, fail, na or error: the metric's current version's newest "
+                                               "result on the call (needs metric)")] = None,
+    has_feedback: Annotated[bool | None, Query(description="true: calls with feedback (on `metric`, else any); false: without")] = None,
+    reviewer: Annotated[str | None, Query(max_length=200, description="calls this reviewer voted on")] = None,
+    feedback: Annotated[str | None, Query(description="agree or disagree: calls where people agreed / disagreed with the judge")] = None,
+    sort: Annotated[str | None, Query(description="-timestamp (newest first, the default) or timestamp")] = None,
 ) -> FastJSON:
     f = call_filters(ctx, agent, agent_id, project, search, timestamp__gte, timestamp__lte)
+    f = with_review_filters(f, metric, verdict, has_feedback, reviewer, feedback, sort)
     # The exact count and the page are independent reads: run them side by side on two
     # connections (both drivers release the GIL while the database works).
     counting = _COUNTERS.submit(_count_alone, ctx, f)

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from judgelab.db.models import Agent, CallLog, Metric, MetricResult
+from judgelab.db.models import Agent, CallLog, Feedback, Metric, MetricResult
 from judgelab.db.search import transcript_matches
 from judgelab.errors import NotFound
 from judgelab.projects.service import MAX_ID, get_agent
@@ -22,6 +22,17 @@ class CallFilters:
     search: str | None = None
     timestamp_gte: datetime | None = None
     timestamp_lte: datetime | None = None
+    # By a metric: its current version's newest result on the call (pass, fail, na, error), feedback on
+    # it (or on any metric without `metric_id`), a reviewer's votes, and whether people agreed.
+    metric_id: int | None = None
+    verdict: str | None = None
+    has_feedback: bool | None = None
+    reviewer: str | None = None
+    feedback_vote: str | None = None  # agree | disagree
+    oldest_first: bool = False
+
+
+VERDICTS = ("pass", "fail", "na", "error")
 
 
 def apply_filters(session: Session, project_id: int, f: CallFilters, stmt: Select[Any]) -> Select[Any]:
@@ -36,7 +47,35 @@ def apply_filters(session: Session, project_id: int, f: CallFilters, stmt: Selec
     if f.search:
         dialect = session.get_bind().dialect.name
         stmt = stmt.where(transcript_matches(dialect, f.search))
+    if f.verdict is not None:
+        stmt = stmt.where(_verdict_clause(session, project_id, f))
+    votes = [Feedback.call_log_id == CallLog.id, Feedback.is_current.is_(True)]
+    if f.metric_id is not None:
+        votes.append(Feedback.metric_id == f.metric_id)
+    if f.has_feedback is not None:
+        found = select(Feedback.id).where(*votes).exists()
+        stmt = stmt.where(found if f.has_feedback else ~found)
+    if f.reviewer is not None:
+        stmt = stmt.where(select(Feedback.id).where(*votes, Feedback.reviewer == f.reviewer).exists())
+    if f.feedback_vote is not None:
+        stmt = stmt.where(select(Feedback.id).where(*votes, Feedback.vote == f.feedback_vote).exists())
     return stmt
+
+
+def _verdict_clause(session: Session, project_id: int, f: CallFilters) -> Any:
+    """The call's newest result of the metric's current version says `f.verdict`."""
+    metric = session.get(Metric, f.metric_id) if f.metric_id is not None else None
+    if metric is None or metric.project_id != project_id or metric.deleted_at is not None:
+        raise NotFound("metric", f"no metric with id {f.metric_id} in this project")
+    newer = aliased(MetricResult)
+    newest = (select(func.max(newer.id)).where(
+        newer.call_log_id == CallLog.id, newer.metric_id == metric.id,
+        newer.metric_version_id == metric.current.id).correlate(CallLog).scalar_subquery())
+    says = {"pass": (MetricResult.error.is_(None)) & (MetricResult.score == 5.0),
+            "fail": (MetricResult.error.is_(None)) & (MetricResult.score == 0.0),
+            "na": (MetricResult.error.is_(None)) & (MetricResult.score.is_(None)),
+            "error": MetricResult.error.is_not(None)}[f.verdict or ""]
+    return select(MetricResult.id).where(MetricResult.id == newest, says).correlate(CallLog).exists()
 
 
 def count_calls(session: Session, project_id: int, f: CallFilters) -> int:
@@ -56,7 +95,8 @@ _COLUMNS = (
 def list_call_dicts(session: Session, project_id: int, f: CallFilters, *, offset: int, limit: int) -> list[dict[str, Any]]:
     """A page of calls, newest first, as API dicts with their latest results."""
     stmt = apply_filters(session, project_id, f, select(*_COLUMNS).join(Agent, Agent.id == CallLog.agent_id))
-    rows = session.execute(stmt.order_by(CallLog.timestamp.desc(), CallLog.id.desc()).offset(offset).limit(limit)).all()
+    order = (CallLog.timestamp.asc(), CallLog.id.asc()) if f.oldest_first else (CallLog.timestamp.desc(), CallLog.id.desc())
+    rows = session.execute(stmt.order_by(*order).offset(offset).limit(limit)).all()
     return _with_results(session, rows)
 
 

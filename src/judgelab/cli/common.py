@@ -41,7 +41,17 @@ def session_scope(*, bulk: bool = False) -> Iterator[Session]:
         db.dispose()
 
 
-def find_project(session: Session, name: str | None) -> Project:
+def find_project(session: Session, name: str | None, metric: int | list[int] | None = None) -> Project:
+    """The project named, else the only one, else the one the given metric id(s) belong to."""
+    if not name and metric:
+        from judgelab.db.models import Metric
+
+        ids = metric if isinstance(metric, list) else [metric]
+        owners = set(session.scalars(select(Metric.project_id).where(Metric.id.in_(ids))).all())
+        if len(owners) == 1:
+            found = session.get(Project, owners.pop())
+            if found is not None:
+                return found
     if name:
         project = session.scalar(select(Project).where(Project.name == name))
         if project is None:

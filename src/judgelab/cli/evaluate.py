@@ -85,7 +85,7 @@ def evaluate(
     db = open_database(settings)
     try:
         with db.session() as session:
-            proj = find_project(session, project)
+            proj = find_project(session, project, metric)
             filters = None if call else CallFilters(
                 agent_id=resolve_agent(session, proj.id, agent).id if agent else None,
                 timestamp_gte=_utc(since), timestamp_lte=_utc(until))

@@ -89,7 +89,7 @@ def validate(
 
     out = _start_and_follow(project, "validating...", lambda session, project_id, settings: start_validation(
         session, project_id, metric, description=description, sample=sample, confirm=yes, max_judge_calls=5000,
-        default_model=settings.model), remote, url)
+        default_model=settings.model), remote, url, metric)
     s = out["summary"]
     console.print(f"{out['checked']} calls checked ({out['validated']}): {s['fixed']} fixed, {s['regressed']} regressed, "
                   f"{s['changed']} changed (unlabelled), {s['error']} errors, {out['unchanged']} unchanged")
@@ -104,7 +104,8 @@ def validate(
 
 
 def _start_and_follow(project: str | None, what: str, start: Callable[[Session, int, Settings], LabsRun],
-                      remote: Callable[[Client], Callable[[], dict[str, Any]]], url: str | None) -> dict[str, Any]:
+                      remote: Callable[[Client], Callable[[], dict[str, Any]]], url: str | None,
+                      metric: int | None = None) -> dict[str, Any]:
     """Start a labs run and wait for its end: on a server (`url`, whose workers run it) through the
     client, or queued with `start` and run in this process. A failed run is printed and exits 1."""
     url = url or os.environ.get("JUDGELAB_URL")
@@ -119,7 +120,7 @@ def _start_and_follow(project: str | None, what: str, start: Callable[[Session, 
         db = open_database(settings)
         try:
             with db.session() as session:
-                run_id = start(session, find_project(session, project).id, settings).id
+                run_id = start(session, find_project(session, project, metric).id, settings).id
             out = _run_here(db, settings, run_id, what)
         finally:
             db.dispose()
@@ -167,7 +168,7 @@ def to_code(
 
     out = _start_and_follow(project, "measuring the judge and the code on the labelled calls...",
                             lambda session, project_id, _settings: start_conversion(session, project_id, metric, 5000),
-                            remote, url)
+                            remote, url, metric)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(out["custom_code"])

@@ -110,7 +110,7 @@ def list_(project: ProjectOpt = None, as_json: Annotated[bool, typer.Option("--j
 def show(metric_id: int, project: ProjectOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a metric at its current version."""
     with session_scope() as session:
-        proj = find_project(session, project)
+        proj = find_project(session, project, metric_id)
         out = metric_to_dict(get_metric(session, proj.id, metric_id))
     print(json.dumps(out, indent=2)) if as_json else _show(out)
 
@@ -143,7 +143,7 @@ def edit(
     }
     body = _model(MetricPatch, {k: v for k, v in data.items() if v is not None})
     with session_scope() as session:
-        proj = find_project(session, project)
+        proj = find_project(session, project, metric_id)
         before = metric_to_dict(get_metric(session, proj.id, metric_id))
         metric, changed = update_metric(session, proj.id, metric_id, body)
         after = metric_to_dict(metric)
@@ -165,7 +165,7 @@ def edit(
 def versions(metric_id: int, project: ProjectOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The version history of a metric."""
     with session_scope() as session:
-        proj = find_project(session, project)
+        proj = find_project(session, project, metric_id)
         metric = get_metric(session, proj.id, metric_id)
         rows = [version_to_dict(v) for v in metric.versions]
         current = metric.current_version
@@ -191,7 +191,7 @@ def revert(
 ) -> None:
     """Restore an older version's content as a new version."""
     with session_scope() as session:
-        proj = find_project(session, project)
+        proj = find_project(session, project, metric_id)
         metric = revert_metric(session, proj.id, metric_id, version)
         current = metric.current_version
     console.print(f"metric {metric_id}: version {current} now has the content of version {version}")

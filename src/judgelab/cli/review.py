@@ -98,7 +98,7 @@ def review(
 
         db, settings = database(), get_settings()
         with db.session() as session:
-            project_id = find_project(session, project).id
+            project_id = find_project(session, project, metric_id).id
         client = LocalClient(db, settings, project_id, reviewer or getpass.getuser() or "cli")
     try:
         with client:
@@ -117,6 +117,11 @@ def _review(client: Client, metric_id: int, reviewer: str | None, limit: int, *,
     queue = client.review_queue(metric_id, limit=limit)["results"]
     console.print(f"[bold]{metric['name']}[/bold] (version {metric['version']}): {len(queue)} likely-misaligned "
                   f"results to review; {_counter(progress)}.", highlight=False)
+    if not queue:
+        console.print("Nothing to review: no result of this metric looks misaligned (are its results all N/A, or not "
+                      f"evaluated yet?). Next: `judgelab eval --metric {metric_id}`, or label random calls with "
+                      f"`judgelab review --metric {metric_id} --audit 20`.", highlight=False)
+    offered = bool(progress["ready_for_labs"])  # offer labs the moment the 6th usable label arrives
     for n, item in enumerate(queue, 1):
         call = client.get_call(item["call_log_id"])
         body = Text()
@@ -145,11 +150,19 @@ def _review(client: Client, metric_id: int, reviewer: str | None, limit: int, *,
             console.print(f"  [yellow]note[/yellow]: {warning}", highlight=False)
         progress = client.get_feedback(metric_id, page_size=1)["progress"]
         console.print(f"  saved: {_counter(progress)}", highlight=False)
+        if progress["ready_for_labs"] and not offered:
+            offered = True
+            if Confirm.ask(f"{_counter(progress)}: start labs now (no: keep reviewing)?", default=True):
+                return _start_labs(client, metric_id, local)
     if not progress["ready_for_labs"]:
         console.print(f"{progress['remaining_for_labs']} more feedback items are needed before labs can run.")
         return None
     if not Confirm.ask(f"{_counter(progress)}: start labs now?", default=True):
         return None
+    return _start_labs(client, metric_id, local)
+
+
+def _start_labs(client: Client, metric_id: int, local: bool) -> Any:
     runtime = _local_runtime() if local else None
     run = client.start_labs(metric_id)
     _follow(client, run["progress_id"])
@@ -243,9 +256,12 @@ def _print_result(state: dict[str, Any]) -> None:
 
         base = b.get("base_rate") or {}
         rate = "" if base.get("value") is None else f", base rate {100 * base['value']:.0f}% pass"
-        console.print(f"held out (n={b['num_total']}{rate}): baseline {b['num_correct']}/{b['num_total']} right, "
-                      f"kappa {kappa(b)}; proposal {p['num_correct']}/{p['num_total']} right, kappa {kappa(p)} "
-                      "(95% intervals)", highlight=False)
+        def failed(s: dict[str, Any]) -> str:
+            return f" ({s['errors']} failed to evaluate, counted wrong)" if s.get("errors") else ""
+
+        console.print(f"held out (n={b['num_total']}{rate}): baseline {b['num_correct']}/{b['num_total']} right"
+                      f"{failed(b)}, kappa {kappa(b)}; proposal {p['num_correct']}/{p['num_total']} right{failed(p)}, "
+                      f"kappa {kappa(p)} (95% intervals)", highlight=False)
     if state.get("validation"):
         console.print(f"measured by {state['validation']}", highlight=False)
     console.print(f"verdict: [bold]{verdict.get('verdict')}[/bold] — {verdict.get('explanation', '')}", highlight=False)
@@ -256,7 +272,9 @@ def _print_result(state: dict[str, Any]) -> None:
     for note in state.get("notes") or []:
         console.print(f"note: {note}", highlight=False, markup=False)
     p = state.get("progress") or {}
+    cost = p.get("cost_usd")
+    spent = f"${cost:.4f}" if cost else "cost unknown or none (no price for the model)"
     console.print(f"{p.get('judge_calls', 0)} judge calls, {p.get('rewriter_calls', 0)} rewriter calls, "
-                  f"${p.get('cost_usd', 0):.4f}. Nothing was applied: apply it with "
+                  f"{spent}. Nothing was applied: apply it with "
                   f"POST /api/v1/labs/{state['progress_id']}/apply/ or in the web UI (/labs/{state['progress_id']}).",
                   highlight=False)

@@ -179,7 +179,9 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
                                    "cross-validation repeat; raise max_judge_calls"}})
     result.update({
         **proposal_fields(content, proposal),
-        "notes": spend.notes, "split": counts, "held_out_items": [], "audit_items": [i["key"] for i in audit],
+        # Under cross-validation every scored label was held out once per repeat.
+        "notes": spend.notes, "split": counts, "held_out_items": [i["key"] for i in scored],
+        "audit_items": [i["key"] for i in audit],
         "trained_on": [i["key"] for i in items],
         "determinism": noise, "seed": params["seed"], "history": ctx.get("history", []),
     })

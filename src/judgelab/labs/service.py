@@ -88,6 +88,10 @@ def run_dict(run: LabsRun) -> dict[str, Any]:
         "progress": run.progress, "message": run.message, "question": run.question,
         "created_at": run.created_at, "finished_at": run.finished_at, "applied": False,
     }
+    progress = run.progress or {}
+    # What a run has spent, at the top level too (clients read `judge_calls` and `cost_usd` there).
+    for name in ("judge_calls", "rewriter_calls", "cost_usd"):
+        out[name] = progress.get(name)
     if run.result:
         out.update(run.result)
     if (run.params or {}).get("scheduled"):
