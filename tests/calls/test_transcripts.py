@@ -46,4 +46,4 @@ def test_transcript_type_aliases() -> None:
     assert tx.canonical_transcript_type(None) == "native"
     assert tx.canonical_transcript_type("Cekura") == "native"
     assert tx.canonical_transcript_type("messages") == "openai"
-    assert tx.canonical_transcript_type("vapi") is None
+    assert tx.canonical_transcript_type("zoom") is None and tx.canonical_transcript_type("11labs") == "elevenlabs"

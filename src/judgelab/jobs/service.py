@@ -88,6 +88,11 @@ def _priced(model: str | None) -> bool:
     return model is not None and cost_usd(model, 1, 1, price_table()) is not None
 
 
+def _known(p: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Whether the job's cost is known: something priced was spent, nothing was, or its model has a price."""
+    return bool(p["cost_usd"]) or not p["llm_calls"] or _priced(params.get("model"))
+
+
 def job_dict(session: Session, job: Job) -> dict[str, Any]:
     p = progress(session, job.id)
     params = job.params or {}
@@ -108,8 +113,8 @@ def job_dict(session: Session, job: Job) -> dict[str, Any]:
         "input_tokens": p["input_tokens"],
         "output_tokens": p["output_tokens"],
         # None when the judge model has no known price: unknown is not free.
-        "cost_usd": p["cost_usd"] if _priced(params.get("model")) or not p["llm_calls"] else None,
-        "cost_known": _priced(params.get("model")) or not p["llm_calls"],
+        "cost_usd": p["cost_usd"] if _known(p, params) else None,
+        "cost_known": _known(p, params),
         "calls": len(params.get("call_ids", [])),
         "metrics": [m for stage in params.get("stages", []) for m, _v in stage],
         "metric_versions": [v for stage in params.get("stages", []) for _m, v in stage],
