@@ -65,7 +65,7 @@ def simulated(body: dict[str, Any]) -> str:
         first = min(found, key=mistakes.index) if found else None
         rules = [RULES[first]] if first else []
         return json.dumps({"hypotheses": [{"rule": r, "replaces": "", "rationale": "from the mistakes"} for r in rules]})
-    question, transcript = text.split("<T", 1)[0], text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]
+    question, transcript = text.rsplit("</T", 1)[1], text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]
     if "applies to this conversation at all" in question:
         scope = question.split("does not apply when", 1)[1] if "does not apply when" in question else ""
         return json.dumps({"result": not ("hotel" in scope and "hotel" in transcript), "explanation": "scope"})

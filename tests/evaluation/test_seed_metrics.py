@@ -70,7 +70,7 @@ def test_a_sectioned_metric_in_the_platforms_style_runs() -> None:
     assert out.extra["duration"] == 93.5 and out.extra["log"] == 41 and out.extra["end"] == "customer-ended-call"
     [request] = fake.requests
     user = request.messages[1].content
-    criterion, data_block = user.split("\n\n<T", 1)
+    data_block, criterion = user.split("\n\nCriterion:\n", 1)
     # Only the booking section was extracted; the variables point into the fence, and their values are inside it.
     assert "Confirm the slot before booking." in criterion and "Never quote prices" not in criterion
     assert "(the transcript, in the call data below)" in criterion and "{{" not in criterion
@@ -95,7 +95,7 @@ def test_prompt_variables_in_a_judge_metric_are_bound_inside_the_fence() -> None
     assert "Ada" not in criterion and "(the agent's instructions, in the call data below)" in criterion
     request = build_request(model="m", criterion="Greet {{dynamic_variables.caller_name}}.", eval_type="binary_qualitative",
                             enum_values=None, call=CALL)
-    head, block = request.messages[1].content.split("\n\n<T", 1)
+    block, head = request.messages[1].content.split("\n\nCriterion:\n", 1)
     assert "Ada" not in head and 'dynamic_variables.caller_name = "Ada"' in block
     # A criterion without variables is sent exactly as before (cached results stay valid).
     plain = build_request(model="m", criterion="Greet the caller.", eval_type="binary_qualitative", enum_values=None, call=CALL)

@@ -28,5 +28,10 @@ def answer(*rules: str) -> str:
 
 
 def criterion_of(body: dict[str, Any]) -> str:
-    """What a judge request grades against: everything between "Criterion:" and the call's fence."""
-    return body["messages"][-1]["content"].split("Criterion:\n", 1)[1].rsplit("\n\n<T", 1)[0]
+    """What a judge request grades against: what follows the call's data, up to the answer format."""
+    return body["messages"][-1]["content"].split("\n\nCriterion:\n", 1)[1].split("\n\nAnswer format:\n", 1)[0]
+
+
+def question_of(body: dict[str, Any]) -> str:
+    """Everything after the call's fence: the criterion (or a trigger's question) and the answer format."""
+    return body["messages"][-1]["content"].rsplit("</T", 1)[1]

@@ -17,10 +17,11 @@ from tests.labs.test_labs_run import PARAPHRASE_RULE, _poll, _vote, model
 def reads_everything(body: dict[str, Any]) -> str:
     """The labs tests' judge, but reading the whole criterion (rules and examples appended to it too)."""
     for message in body["messages"]:
-        if "Criterion:\n" in message["content"]:
-            head, rest = message["content"].split("Criterion:\n", 1)
-            criterion, tail = rest.split("<T", 1) if "<T" in rest else (rest, "")
-            message = {**message, "content": head + "Criterion:\n" + " ".join(criterion.split()) + "\n\n<T" + tail}
+        if "\n\nCriterion:\n" in message["content"]:
+            head, rest = message["content"].split("\n\nCriterion:\n", 1)
+            criterion, tail = rest.split("\n\nAnswer format:\n", 1) if "Answer format:" in rest else (rest, "")
+            message = {**message, "content": head + "\n\nCriterion:\n" + " ".join(criterion.split())
+                       + "\n\nAnswer format:\n" + tail}
             body = {**body, "messages": [*body["messages"][:-1], message]}
     return model(body)
 

@@ -22,7 +22,7 @@ def degenerate(body: dict[str, Any]) -> str:
     if rewriter.is_rewriter(body):
         return rewriter.answer("Be strict about every booking.")
     text = body["messages"][-1]["content"]
-    criterion = text.split("Criterion:\n", 1)[1].rsplit("\n\n<T", 1)[0]
+    criterion = rewriter.criterion_of(body)
     if criterion.strip() != ORIGINAL:
         return json.dumps({"result": False, "explanation": "fails"})
     return json.dumps({"result": "asked first" in text or "booked quietly" in text, "explanation": "read it"})
@@ -111,7 +111,7 @@ def _no_canary(run: dict[str, Any], fake_model: FakeOpenAIServer) -> None:
     assert asked, "the rewriter was asked"
     assert not any(CANARY in r for r in asked)
     # Nor in any candidate, the proposal, or a few-shot block (which quotes labelled transcripts).
-    judge_prompts = [b["messages"][-1]["content"].split("\n\n<T", 1)[0] for b in fake_model.stats.bodies
+    judge_prompts = [rewriter.question_of(b) for b in fake_model.stats.bodies
                      if not rewriter.is_rewriter(b)]
     assert not any(CANARY in p for p in judge_prompts)
     assert CANARY not in json.dumps({k: v for k, v in run.items() if k not in ("audit_items",)})

@@ -22,7 +22,7 @@ def judge(body: dict[str, Any]) -> str:
     if rewriter.is_rewriter(body):
         return rewriter.answer()  # nothing to change in the grading
     text = body["messages"][-1]["content"]
-    question, transcript = text.split("<T", 1)[0], text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]
+    question, transcript = rewriter.question_of(body), text.rsplit("</T", 1)[0].rsplit(">", 1)[-1]
     if "applies to this conversation at all" in question:
         out_of_scope = "does not apply when" in question and "hotel" in question.split("does not apply when", 1)[1]
         return json.dumps({"result": not (out_of_scope and "hotel" in transcript), "explanation": "scope checked"})

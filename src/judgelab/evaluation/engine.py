@@ -21,7 +21,7 @@ from judgelab.judges.verdict import Verdict, VerdictError, bind_variables, build
 from judgelab.metrics.definition import BINARY_EVAL_TYPES, MetricContent
 
 # Bump when the judge request or the verdict rules change: cached results then stop matching.
-JUDGE_PROTOCOL = "judge-v2"
+JUDGE_PROTOCOL = "judge-v3"  # v3: call data first, the criterion last (prompt caching)
 NO_MODEL = (
     "no judge model configured: set JUDGELAB_MODEL to provider/model (for example openai/gpt-4.1-mini) "
     "or give the metric a `model`"
@@ -41,6 +41,7 @@ class Outcome:
     error: str | None = None
     model: str | None = None
     input_tokens: int = 0
+    cached_input_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
     output_tokens: int = 0
     cost_usd: float = 0.0
     llm_calls: int = 0
@@ -48,6 +49,7 @@ class Outcome:
     def add_usage(self, response: ChatResponse) -> None:
         self.llm_calls += 0 if response.cached else 1
         self.input_tokens += response.input_tokens
+        self.cached_input_tokens += 0 if response.cached else response.cached_input_tokens
         self.output_tokens += response.output_tokens
         self.cost_usd += response.extra.get("cost_usd") or 0.0
 
@@ -167,6 +169,8 @@ async def evaluate(
         return out
     assert client is not None
     verdict = await _judge(client, model_name, content.description, content.eval_type, content.enum_values, call, out)
+    if out.cached_input_tokens:
+        out.extra["cached_input_tokens"] = out.cached_input_tokens  # billed at the provider's cached rate
     if verdict is not None:
         out.value, out.score, out.explanation = verdict.value, verdict.score, verdict.explanation
         if out.extra.get("excerpted"):

@@ -26,6 +26,7 @@ class Usage:
     retries: int = 0
     failures: int = 0
     input_tokens: int = 0
+    cached_input_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
     output_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
@@ -134,7 +135,7 @@ class JudgeClient:
         base_delay: float = 0.5,
         max_delay: float = 30.0,
         cache: ResponseCache | None = None,
-        prices: dict[str, tuple[float, float]] | None = None,
+        prices: dict[str, tuple[float, ...]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.provider = provider
@@ -157,8 +158,10 @@ class JudgeClient:
         response = await self._with_retries(request)
         self.usage.requests += 1
         self.usage.input_tokens += response.input_tokens
+        self.usage.cached_input_tokens += response.cached_input_tokens
         self.usage.output_tokens += response.output_tokens
-        cost = cost_usd(f"{self.provider.name}/{request.model}", response.input_tokens, response.output_tokens, self.prices)
+        cost = cost_usd(f"{self.provider.name}/{request.model}", response.input_tokens, response.output_tokens, self.prices,
+                        response.cached_input_tokens, response.cache_write_tokens)
         if cost is None:
             self.usage.unpriced_calls += 1
         else:

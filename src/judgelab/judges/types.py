@@ -22,6 +22,9 @@ class ChatRequest:
     max_tokens: int = 800
     # A JSON schema the answer must follow; providers with a structured-output mode use it.
     json_schema: dict[str, Any] | None = None
+    # How many leading characters of the last user message several requests share (a call's data,
+    # judged by several metrics): Anthropic gets a cache breakpoint there; OpenAI caches prefixes itself.
+    cache_prefix: int = 0
 
     def cache_key(self, provider: str) -> str:
         """Everything that can change the answer, hashed: the same key means the same question."""
@@ -35,7 +38,11 @@ class ChatResponse:
     output_tokens: int = 0
     model: str = ""
     finish_reason: str | None = None
-    cached: bool = False
+    cached: bool = False  # answered from judgelab's own response cache (no provider call)
+    # Of input_tokens, how many the provider read from its prompt cache (billed at the cached rate),
+    # and how many it wrote to it (Anthropic bills writes at 1.25x).
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

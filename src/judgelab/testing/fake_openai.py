@@ -11,6 +11,7 @@ injected faults: 500s, 429s, timeouts, malformed JSON bodies and truncated answe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import socket
@@ -65,6 +66,7 @@ class FakeOpenAIServer:
         seed: int = 0,
         keep_bodies: bool = True,
         port: int | None = None,
+        prefix_cache: bool = False,
     ) -> None:
         self.queue: deque[str | Fault] = deque(answers or [])
         self.rule = rule
@@ -74,6 +76,10 @@ class FakeOpenAIServer:
         self.timeout_seconds = timeout_seconds
         self.retry_after = retry_after
         self.keep_bodies = keep_bodies
+        # Play the providers' prompt caching: OpenAI's automatic prefix cache (1 024-token minimum,
+        # 128-token steps) and Anthropic's cache_control breakpoints, reported in the usage.
+        self.prefix_cache = prefix_cache
+        self._prefixes: set[str] = set()
         self.stats = Stats()
         self._random = random.Random(seed)
         self._in_flight = 0
@@ -121,6 +127,31 @@ class FakeOpenAIServer:
             return self.rule(body)
         return Fault("500")
 
+    def _cached(self, body: dict[str, Any], anthropic: bool) -> tuple[int, int]:
+        """(tokens read from the simulated cache, tokens written to it) for this request."""
+        if anthropic:
+            text, upto = json.dumps(body.get("system", "")), None
+            for m in body.get("messages", []):
+                for block in m["content"] if isinstance(m.get("content"), list) else [{"text": m.get("content", "")}]:
+                    text += block.get("text", "")
+                    if isinstance(block, dict) and block.get("cache_control"):
+                        upto = len(text)
+            if upto is None or upto // 4 < 1024:
+                return 0, 0
+            key = hashlib.sha256(text[:upto].encode()).hexdigest()
+            if key in self._prefixes:
+                return upto // 4, 0
+            self._prefixes.add(key)
+            return 0, upto // 4
+        text = json.dumps(body.get("messages", []))
+        best = 0
+        for end in range(512, len(text) + 1, 512):  # 128-token steps, at 4 characters a token
+            key = hashlib.sha256(text[:end].encode()).hexdigest()
+            if key in self._prefixes:
+                best = end // 4
+            self._prefixes.add(key)
+        return (best, 0) if best >= 1024 else (0, 0)
+
     async def _stats(self, _request: Request) -> Response:
         with self._lock:
             return JSONResponse({"requests": self.stats.requests, "answered": self.stats.answered,
@@ -154,7 +185,10 @@ class FakeOpenAIServer:
                 return await self._fault(answer, body, shape)
             with self._lock:
                 self.stats.answered += 1
-            return JSONResponse(shape(body, answer, "stop"))
+                cached = self._cached(body, shape is _message) if self.prefix_cache else (0, 0)
+            out = shape(body, answer, "stop")
+            _report_cache(out, cached)
+            return JSONResponse(out)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -202,6 +236,18 @@ def _message(body: dict[str, Any], content: str, finish_reason: str) -> dict[str
     }
 
 
+def _report_cache(out: dict[str, Any], cached: tuple[int, int]) -> None:
+    read, written = cached
+    usage = out.get("usage") or {}
+    if "prompt_tokens" in usage:
+        usage["prompt_tokens_details"] = {"cached_tokens": read}
+    elif read or written:
+        # Anthropic's input_tokens leave out what was read from or written to the cache.
+        usage["input_tokens"] = max(1, usage["input_tokens"] - read - written)
+        usage["cache_read_input_tokens"] = read
+        usage["cache_creation_input_tokens"] = written
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "fake_error", "code": status}}, status_code=status, headers=headers)
 
@@ -224,10 +270,12 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"inject a fault at random, KIND one of {', '.join(FAULTS)} (repeatable)")
     parser.add_argument("--answer", default='{"result": true, "explanation": "the fake model always agrees"}')
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prefix-cache", action="store_true", help="simulate the providers' prompt caching in usage")
     args = parser.parse_args(argv)
     rates = {kind: float(rate) for kind, rate in (f.split("=", 1) for f in args.fault)}
     server = FakeOpenAIServer(rule=lambda _body: args.answer, latency=args.latency, max_concurrency=args.max_concurrency,
-                              fault_rates=rates, seed=args.seed, keep_bodies=False, port=args.port)
+                              fault_rates=rates, seed=args.seed, keep_bodies=False, port=args.port,
+                              prefix_cache=args.prefix_cache)
     print(f"fake model on {server.base_url}", flush=True)
     server._server.run()
 

@@ -58,12 +58,15 @@ class OpenAIProvider:
             raise ProviderError("openai: the answer had no choices", retryable=True)
         choice = completion.choices[0]
         usage = completion.usage
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
         return ChatResponse(
             text=choice.message.content or "",
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
             model=completion.model or request.model,
             finish_reason=choice.finish_reason,
+            # OpenAI caches shared prompt prefixes by itself and says how much it read from the cache.
+            cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
         )
 
     async def aclose(self) -> None:
