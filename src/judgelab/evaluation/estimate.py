@@ -24,6 +24,7 @@ CONFIRM_ABOVE = 100  # calls; more need an explicit confirmation
 CHARS_PER_TOKEN = 4
 OUTPUT_TOKENS_PER_VERDICT = 150
 SYSTEM_PROMPT_CHARS = 900  # the judge's fixed instructions (verdict.build_request)
+CACHE_MIN_TOKENS = 1024  # the shortest prefix OpenAI and Anthropic cache
 NESTED_CALL = re.compile(r"\b(judge|evaluate_llm_judge_metric)\s*\(")
 
 
@@ -35,6 +36,7 @@ class ModelCost:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None  # None: no price known for this model
+    cached_input_tokens: int = 0  # of input_tokens, expected to be read from the provider's prompt cache
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Estimate:
     by_model: list[ModelCost]
     requires_confirmation: bool
     cached_evaluations: int = 0  # evaluations a stored result answers at no cost
+    cached_input_tokens: int = 0  # input tokens expected at the provider's cached rate (prompt caching)
     confirm_above_calls: int = CONFIRM_ABOVE
     tokenizer: str = "approximate: 4 characters per token"
     notes: list[str] = field(default_factory=list)
@@ -84,6 +87,7 @@ def estimate(
     notes: list[str] = []
     by_model: dict[str | None, ModelCost] = {}
     cached_total = 0
+    asked: dict[tuple[str | None, int], int] = {}  # judge requests already counted per (model, call)
     for metric in metrics:
         version = metric.current
         model = version.model or default_model
@@ -117,6 +121,15 @@ def estimate(
         entry.requests += requests
         entry.input_tokens += chars // CHARS_PER_TOKEN
         entry.output_tokens += requests * OUTPUT_TOKENS_PER_VERDICT
+        # Prompt caching: the judge request starts with what every metric on a call shares (the fixed
+        # instructions and the call's data). After the first request on a call, that prefix is read
+        # from the provider's cache, when it is long enough to be cached (1 024 tokens).
+        for r in todo:
+            prefix = (SYSTEM_PROMPT_CHARS + r[2] + r[3]) // CHARS_PER_TOKEN
+            seen = asked.setdefault((model, r[0]), 0)
+            if prefix >= CACHE_MIN_TOKENS:
+                entry.cached_input_tokens += prefix * max(0, asks + nested - (0 if seen else 1))
+            asked[(model, r[0])] = seen + asks + nested
     if cached_total:
         notes.append(f"{cached_total} evaluation(s) have a stored result of the same version, model and call: reused "
                      "at no cost (force re-evaluates them)")
@@ -126,7 +139,8 @@ def estimate(
             entry.cost_usd = None
             notes.append("no judge model configured (JUDGELAB_MODEL or the metric's model): cost unknown")
         else:
-            entry.cost_usd = cost_usd(entry.model, entry.input_tokens, entry.output_tokens, prices)
+            entry.cost_usd = cost_usd(entry.model, entry.input_tokens, entry.output_tokens, prices,
+                                      entry.cached_input_tokens)
             if entry.cost_usd is None:
                 notes.append(f"no price known for {entry.model}: set JUDGELAB_PRICES to count it")
         total_cost = None if total_cost is None or entry.cost_usd is None else total_cost + entry.cost_usd
@@ -141,6 +155,7 @@ def estimate(
         by_model=list(by_model.values()),
         requires_confirmation=n_calls > CONFIRM_ABOVE,
         cached_evaluations=cached_total,
+        cached_input_tokens=sum(e.cached_input_tokens for e in by_model.values()),
         notes=notes,
     )
 
