@@ -30,6 +30,10 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+# A fixed id per host: if `judgelab eval` is killed, the next one here resumes its work.
+CLI_EXECUTOR = f"cli-{socket.gethostname()}"
+
+
 def _money(value: float | None) -> str:
     return "unknown (no price for this model)" if value is None else f"${value:,.4f}"
 
@@ -97,8 +101,11 @@ def evaluate(
             if not calls:
                 raise InvalidInput("call", "no calls match: nothing to evaluate")
             _confirm(len(calls), est.cost_usd, yes)
+            # Waiting, this command runs its own job, with this shell's endpoint and key: a server on
+            # the same database (perhaps configured for another endpoint) does not claim it.
             job = submit_evaluation(session, proj.id, metric, call_ids=call or None, filters=filters, confirm=True,
-                                    force=force, default_model=settings.model, created_by="cli").job
+                                    force=force, default_model=settings.model, created_by="cli",
+                                    runner=CLI_EXECUTOR if wait else None).job
             job_id = job.id
         console.print(f"job [bold]{job_id}[/bold] queued ({job.total:,} evaluations)")
         if not wait:
@@ -120,7 +127,7 @@ def _run_and_follow(db: Any, settings: Any, job_id: str, *, priced: bool = True)
             return job_dict(session, job)
 
     # A fixed id per host: if this command is killed, the next `judgelab eval` here resumes its work.
-    runtime = Runtime(db, settings, executor_id=f"cli-{socket.gethostname()}").start()
+    runtime = Runtime(db, settings, executor_id=CLI_EXECUTOR).start()
     try:
         _follow(read, job_id, priced)
     finally:

@@ -18,6 +18,7 @@ from judgelab.db.models import Job, JobItem, MetricResult, Project
 from judgelab.db.types import utcnow
 from judgelab.errors import Conflict, InvalidInput, NotFound
 from judgelab.evaluation.service import plan_stages
+from judgelab.judges.registry import endpoints
 
 ACTIVE = ("queued", "starting", "running")
 FINAL = ("completed", "failed", "stopped", "cancelled")
@@ -33,8 +34,11 @@ def create_evaluation_job(
     default_model: str | None,
     created_by: str = "",
     kind: str = "evaluation",
+    runner: str | None = None,
 ) -> Job:
-    """Pin the metric versions current now: a metric edited mid-job does not change the job."""
+    """Pin the metric versions current now: a metric edited mid-job does not change the job. The
+    job records the endpoints its providers were configured with here (`endpoints()`), and with
+    `runner` it is reserved for that executor (`judgelab eval` runs its own job)."""
     stages = plan_stages(session, project_id, metric_ids)
     calls = list(dict.fromkeys(call_ids))
     if not calls:
@@ -49,6 +53,8 @@ def create_evaluation_job(
             "stages": stages,
             "force": force,
             "model": default_model,
+            "endpoints": endpoints(),
+            **({"runner": runner} if runner else {}),
         },
         total=len(calls) * sum(len(s) for s in stages),
         created_by=created_by,
@@ -120,6 +126,9 @@ def job_dict(session: Session, job: Job) -> dict[str, Any]:
         "metric_versions": [v for stage in params.get("stages", []) for _m, v in stage],
         "force": bool(params.get("force")),
         "model": params.get("model"),
+        # Where its requests go (by base URL, never the key), and the executor it is reserved for.
+        "endpoints": params.get("endpoints"),
+        "runner": params.get("runner"),
         "created_by": job.created_by,
         "executor_id": job.executor_id,
         "created_at": job.created_at,
@@ -176,9 +185,20 @@ def over_budget(session: Session, project_id: int, default: float | None) -> str
     return None
 
 
-def claim_queued(session: Session, executor_id: str, limit: int = 20) -> list[str]:
+def runnable_here(params: dict[str, Any], executor_id: str, here: dict[str, str]) -> bool:
+    """A job reserved for another executor, or submitted for another provider endpoint, is not ours."""
+    if params.get("runner") not in (None, executor_id):
+        return False
+    wanted = params.get("endpoints") or {}
+    return all(here.get(provider) == url for provider, url in wanted.items() if provider in here)
+
+
+def claim_queued(session: Session, executor_id: str, limit: int = 20, here: dict[str, str] | None = None) -> list[str]:
     """Atomically move queued jobs to `starting` for this executor; only one claimant wins each."""
-    ids = session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at).limit(limit)).all()
+    here = endpoints() if here is None else here
+    rows = session.execute(select(Job.id, Job.params).where(Job.status == "queued").order_by(Job.created_at)
+                           .limit(limit * 5)).all()
+    ids = [job_id for job_id, params in rows if runnable_here(params or {}, executor_id, here)][:limit]
     won = []
     for job_id in ids:
         result = session.execute(

@@ -60,6 +60,7 @@ def submit_evaluation(
     default_model: str | None,
     created_by: str = "",
     kind: str = "evaluation",
+    runner: str | None = None,
 ) -> Submitted:
     calls = resolve_calls(session, project_id, call_ids, filters)
     if not calls:
@@ -79,6 +80,6 @@ def submit_evaluation(
             "the same request with \"confirm\": true to start it",
             extra={"estimate": guess.as_dict()},
         )
-    job = create_evaluation_job(session, project_id, calls, metric_ids, force=force, default_model=default_model,
+    job = create_evaluation_job(session, project_id, calls, metric_ids, force=force, default_model=default_model, runner=runner,
                                 created_by=created_by, kind=kind)
     return Submitted(job, guess)

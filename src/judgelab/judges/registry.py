@@ -62,3 +62,14 @@ class Judges:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+def endpoints() -> dict[str, str]:
+    """Where this process's providers send requests, by provider: the base URL, never the key. A job
+    records these when it is submitted and runs only in a process configured the same way, so a
+    server on another endpoint (another bill) never picks up work meant for this one."""
+    import os
+
+    return {"openai": os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
+            "anthropic": os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
+            "local": os.environ.get("JUDGELAB_LOCAL_MODEL_PATH") or "local"}
