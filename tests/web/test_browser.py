@@ -218,6 +218,17 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     assert page.locator("svg[aria-label^='kappa per version'] circle").count() == 2
     shot("metric")
 
+    # At 420 px (a phone): the top bar wraps, and no page scrolls sideways (wide tables scroll in their box).
+    page.set_viewport_size({"width": 420, "height": 900})
+    for name, path in (("calls", "/calls"), ("review", f"/review?metric={metric}"), ("metrics", "/metrics"),
+                       ("metric", f"/metrics/{metric}"), ("metric-new", "/metrics/new"), ("evaluate", "/evaluate"),
+                       ("jobs", "/jobs")):
+        page.goto(f"{url}{path}")
+        shot(f"{name}-420")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 420, (path, width)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
     # Logging out ends the session: the cookie no longer opens pages.
     page.click("text=Log out")
     page.wait_for_url("**/login")
