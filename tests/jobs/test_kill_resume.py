@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -64,8 +65,10 @@ def _done(db: Database, job_id: str) -> set[int]:
 
 
 def test_a_killed_worker_resumes_without_paying_twice(
-    api: Api, db: Database, system_db: tuple[str, str], fake_model: FakeOpenAIServer, tmp_path: Path
+    api: Api, db: Database, system_db: tuple[str, str], fake_model: FakeOpenAIServer, tmp_path: Path, monkeypatch: Any
 ) -> None:
+    # The submitting process is configured like the worker: a job runs only where its endpoint is.
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_model.base_url)
     fake_model.latency = 0.2
     agent = api.agent()
     calls = {api.call(agent, f"k{i}", f"please cancel booking marker-{i}-end")["id"]: f"marker-{i}-end" for i in range(N)}
