@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from judgelab.calls.queries import CallFilters
-from judgelab.db.models import Agent
+from judgelab.db.models import Agent, JobItem, LabsRun, Metric
 from judgelab.errors import InvalidInput
 from judgelab.evaluation.estimate import CONFIRM_ABOVE, estimate
 from judgelab.jobs.service import get_job, job_dict, list_jobs
@@ -61,14 +61,43 @@ def evaluate(request: Request, ctx: Web) -> Response:
     return see_other(f"/jobs/{submitted.job.id}")
 
 
+_RUN_PAGES = {"labs": "/labs/{id}", "validation": "/validations/{id}", "to_code": "/api/v1/conversions/{id}/"}
+
+
 @router.get("/jobs")
 def jobs_page(request: Request, ctx: Web) -> Response:
+    """Evaluation jobs and labs, validation and conversion runs, newest first, with their metrics."""
     _n, jobs = list_jobs(ctx.session, ctx.project_id, offset=0, limit=50)
-    return render(request, "jobs.html", ctx, jobs=[job_dict(ctx.session, j) for j in jobs])
+    names = dict(ctx.session.execute(select(Metric.id, Metric.name).where(Metric.project_id == ctx.project_id)).all())
+    rows: list[dict[str, Any]] = []
+    for j in jobs:
+        d = job_dict(ctx.session, j)
+        first = _failures(ctx, j.id, 1)
+        rows.append({"created_at": j.created_at, "kind": "evaluation", "status": d["status"], "link": f"/jobs/{j.id}",
+                     "metrics": [names.get(m, f"#{m}") for m in d["metrics"]], "done": d["progress"]["done"],
+                     "total": d["progress"]["total"], "calls": d["llm_calls"], "cost": d["cost_usd"],
+                     "errors": d["progress"]["errors"], "first_error": first[0] if first else None})
+    runs = ctx.session.scalars(select(LabsRun).where(LabsRun.project_id == ctx.project_id)
+                               .order_by(LabsRun.created_at.desc()).limit(50)).all()
+    for r in runs:
+        kind = (r.params or {}).get("kind", "labs")
+        p = r.progress or {}
+        rows.append({"created_at": r.created_at, "kind": kind.replace("_", " "), "status": r.status,
+                     "link": _RUN_PAGES.get(kind, "/labs/{id}").format(id=r.id), "metrics": [names.get(r.metric_id, "?")],
+                     "done": None, "total": None, "calls": p.get("judge_calls"), "cost": p.get("cost_usd"), "errors": 0,
+                     "first_error": None, "message": r.message})
+    rows.sort(key=lambda row: row["created_at"], reverse=True)
+    return render(request, "jobs.html", ctx, rows=rows[:80])
+
+
+def _failures(ctx: Any, job_id: str, limit: int) -> list[dict[str, Any]]:
+    items = ctx.session.execute(select(JobItem.call_log_id, JobItem.metric_id, JobItem.error).where(
+        JobItem.job_id == job_id, JobItem.outcome == "error").limit(limit)).all()
+    return [{"call_log_id": c, "metric_id": m, "error": e or "(no message)"} for c, m, e in items]
 
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, job_id: str, ctx: Web) -> Response:
     job = job_dict(ctx.session, get_job(ctx.session, ctx.project_id, job_id))
     name = "_job_status.html" if request.headers.get("hx-request") == "true" else "job.html"
-    return render(request, name, ctx, job=job, running=job["status"] in RUNNING)
+    return render(request, name, ctx, job=job, running=job["status"] in RUNNING, failures=_failures(ctx, job_id, 50))
