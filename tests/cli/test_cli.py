@@ -140,3 +140,11 @@ def test_metrics_commands(cli: None, tmp_path: Path) -> None:
     assert code == 0 and "'caller kind'" in out, out
     code, out = run("metrics", "list")
     assert code == 2 and "several projects exist; pass --project" in out
+
+
+def test_help_fits_80_columns_without_bool_noise() -> None:
+    from typer.testing import CliRunner as Runner
+
+    out = Runner().invoke(app, ["calls", "list", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert out.exit_code == 0 and "--json" in out.output
+    assert "<bool>" not in out.output and all(len(line) <= 80 for line in out.output.splitlines())

@@ -9,6 +9,21 @@ import typer
 from judgelab import __version__
 from judgelab.cli import calls, demo, evaluate, keys, labs, mcp, metrics, review, serve, worker
 
+
+def _no_flag_types() -> None:
+    """Help without `<bool>` beside every flag (--json, --help): a flag takes no value to type."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+
+    def display(self: TyperOption, ctx: object) -> str | None:
+        return None if getattr(self, "is_flag", False) else original(self, ctx)  # type: ignore[arg-type]
+
+    TyperOption.display_type_rich = display  # type: ignore[method-assign]
+
+
+_no_flag_types()
+
 app = typer.Typer(
     name="judgelab",
     help="judgelab: a metric lab for LLM-as-judge metrics on voice and chat agent calls.",
