@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list_call_dicts
-from judgelab.db.models import Agent, Feedback, Metric
+from judgelab.db.models import Agent, Feedback, Metric, MetricVersion
 from judgelab.errors import InvalidInput
 from judgelab.feedback.votes import mark_vote
 from judgelab.metrics.service import get_metric
@@ -48,13 +48,29 @@ def calls_page(request: Request, ctx: Web, search: str = "", agent: str = "", si
     return render(request, "calls.html", ctx, calls=rows, total=total, page=page, last=last, agents=agents, q=query)
 
 
+def _tool_label(turn: dict[str, Any]) -> str:
+    """What a tool fold's summary says: the tool's name and, for a call, its arguments (shortened)."""
+    calls = [c for c in turn.get("tool_calls") or [] if isinstance(c, dict)]
+    if calls:
+        parts = []
+        for c in calls:
+            fn: dict[str, Any] = c["function"] if isinstance(c.get("function"), dict) else c
+            args = str(fn.get("arguments") or "")
+            parts.append(f"{fn.get('name', '?')}({args[:80]}{'…' if len(args) > 80 else ''})")
+        return "; ".join(parts)
+    content = str(turn.get("content") or "")
+    if str(turn.get("role", "")).startswith(("tool_call", "function_call")) and content:
+        return content[:120] + ("…" if len(content) > 120 else "")  # already name(arguments)
+    return str(turn.get("name") or turn.get("tool_name") or "")
+
+
 def _turns(call: dict[str, Any]) -> list[dict[str, Any]]:
     turns = []
-    for turn in call.get("transcript_json") or []:
+    for n, turn in enumerate(call.get("transcript_json") or [], 1):
         role = str(turn.get("role", ""))
         kind = "tool" if role.startswith(("tool", "function")) else ("user" if role in ("user", "customer") else "agent")
-        turns.append({"role": role, "kind": kind, "content": turn.get("content") or "", "start": turn.get("start_time"),
-                      "tool_calls": turn.get("tool_calls")})
+        turns.append({"n": n, "role": role, "kind": kind, "content": turn.get("content") or "", "start": turn.get("start_time"),
+                      "tool_calls": turn.get("tool_calls"), "tool": _tool_label(turn)})
     return turns
 
 
@@ -62,11 +78,19 @@ def _call_view(ctx: Any, call_id: int) -> dict[str, Any]:
     call = get_call_dict(ctx.session, ctx.project_id, call_id)
     metric_ids = [r["metric_id"] for r in call["evaluation"]["metrics"]]
     metrics = {m.id: m for m in ctx.session.scalars(select(Metric).where(Metric.id.in_(metric_ids)))} if metric_ids else {}
-    votes = {f.metric_id: f for f in ctx.session.scalars(select(Feedback).where(
-        Feedback.call_log_id == call["id"], Feedback.is_current.is_(True), Feedback.reviewer == ctx.reviewer))}
+    current = ctx.session.scalars(select(Feedback).where(Feedback.call_log_id == call["id"], Feedback.is_current.is_(True))
+                                  .order_by(Feedback.created_at)).all()
+    votes = {f.metric_id: f for f in current if f.reviewer == ctx.reviewer}
+    versions = dict(ctx.session.execute(select(MetricVersion.id, MetricVersion.version).where(
+        MetricVersion.id.in_([f.metric_version_id for f in current if f.metric_version_id]))).all()) if current else {}
+    everyone: dict[int, list[dict[str, Any]]] = {}
+    for f in current:  # every reviewer's current vote, with when and on which version
+        everyone.setdefault(f.metric_id, []).append({"reviewer": f.reviewer, "vote": f.vote, "feedback": f.feedback,
+                                                     "when": f.created_at, "version": versions.get(f.metric_version_id)})
     results = [{**r, "eval_type": metrics[r["metric_id"]].current.eval_type if r["metric_id"] in metrics else None,
                 "enum_values": metrics[r["metric_id"]].current.enum_values if r["metric_id"] in metrics else None,
-                "my_vote": votes.get(r["metric_id"])} for r in call["evaluation"]["metrics"]]
+                "my_vote": votes.get(r["metric_id"]), "votes": everyone.get(r["metric_id"], [])}
+               for r in call["evaluation"]["metrics"]]
     return {"call": call, "turns": _turns(call), "results": results}
 
 

@@ -22,6 +22,8 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -64,7 +66,16 @@ def _clock(seconds: Any) -> str:
     return format_clock(seconds) if isinstance(seconds, int | float) else ""
 
 
-templates.env.filters.update(interval=_interval, verdict=_value, clock=_clock,
+# Agent descriptions are markdown written by anyone with a key: rendered with raw HTML off (it is
+# escaped, not passed through) and markdown-it's link check (no javascript: or data: URLs).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+
+
+def _markdown(text: Any) -> Markup:
+    return Markup(_MARKDOWN.render(str(text or "")))
+
+
+templates.env.filters.update(interval=_interval, verdict=_value, clock=_clock, markdown=_markdown,
                              tojson_pretty=lambda v: json.dumps(v, indent=2, default=str, ensure_ascii=False))
 
 
