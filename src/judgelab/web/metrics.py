@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from judgelab.db.models import LabsRun
 from judgelab.feedback.votes import feedback_progress, feedback_to_dict, list_feedback
+from judgelab.labs.drift import agreement_over_time, label_balance
 from judgelab.labs.misalignment import metric_report, misalignment
 from judgelab.labs.pass_rate import pass_rate
 from judgelab.labs.service import run_dict, start_run
@@ -18,7 +19,7 @@ from judgelab.labs.validation import start_validation
 from judgelab.labs.versions import agreement_by_version
 from judgelab.metrics.service import content_of, get_metric, list_metrics, revert_metric
 from judgelab.web.common import Web, form, form_int, render, see_other
-from judgelab.web.views import kappa_chart, side_by_side
+from judgelab.web.views import balance_bars, drift_chart, kappa_chart, side_by_side
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,6 +52,7 @@ def metric_page(request: Request, metric_id: int, ctx: Web, a: int | None = None
     report = metric_report(ctx.session, metric).as_dict()
     by_version = agreement_by_version(ctx.session, metric)
     _m, _n, feedback = list_feedback(ctx.session, ctx.project_id, metric.id, include_history=False, offset=0, limit=100)
+    weeks, balance = agreement_over_time(ctx.session, metric), label_balance(ctx.session, metric)
     runs = ctx.session.scalars(select(LabsRun).where(LabsRun.metric_id == metric.id)
                                .order_by(LabsRun.created_at.desc()).limit(20)).all()
     return render(
@@ -60,7 +62,8 @@ def metric_page(request: Request, metric_id: int, ctx: Web, a: int | None = None
         current_agreement=max((v for v in by_version if v["version"] == metric.current_version and v["agreement"]),
                               key=lambda v: v["compared"], default={"agreement": None})["agreement"], progress=feedback_progress(ctx.session, metric),
         feedback=[feedback_to_dict(f, metric.current.eval_type) for f in feedback], pass_rate=pass_rate(ctx.session, metric, report["agreement"]),
-        runs=[run_dict(r) | {"kind": (r.params or {}).get("kind", "labs")} for r in runs])
+        runs=[run_dict(r) | {"kind": (r.params or {}).get("kind", "labs")} for r in runs],
+        drift=drift_chart(weeks), weeks=weeks, balance=balance, bars=balance_bars(balance))
 
 
 @router.post("/metrics/{metric_id}/revert")
