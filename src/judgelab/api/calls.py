@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,12 +15,12 @@ from judgelab.api.responses import FastJSON
 from judgelab.calls.files import export_lines, parse_jsonl
 from judgelab.calls.ingest import prepare_call
 from judgelab.calls.queries import (
-    VERDICTS,
     CallFilters,
     count_calls,
     get_call_dict,
     iter_export,
     list_call_dicts,
+    with_review_filters,
 )
 from judgelab.calls.writer import UpsertOutcome, import_payloads, upsert_calls
 from judgelab.errors import InvalidInput, NotFound
@@ -63,20 +62,6 @@ def call_filters(
         timestamp_gte=timestamp__gte,
         timestamp_lte=timestamp__lte,
     )
-
-
-def with_review_filters(f: CallFilters, metric: int | None, verdict: str | None, has_feedback: bool | None,
-                        reviewer: str | None, feedback: str | None, sort: str | None) -> CallFilters:
-    if verdict is not None and verdict not in VERDICTS:
-        raise InvalidInput("verdict", f"expected one of {', '.join(VERDICTS)}, got {verdict!r}")
-    if verdict is not None and metric is None:
-        raise InvalidInput("metric", "a verdict filter needs the metric whose verdict it is (metric=ID)")
-    if feedback is not None and feedback not in ("agree", "disagree"):
-        raise InvalidInput("feedback", f"expected agree or disagree, got {feedback!r}")
-    if sort not in (None, "-timestamp", "timestamp"):
-        raise InvalidInput("sort", f"expected -timestamp or timestamp, got {sort!r}")
-    return replace(f, metric_id=metric, verdict=verdict, has_feedback=has_feedback, reviewer=reviewer,
-                   feedback_vote=feedback, oldest_first=sort == "timestamp")
 
 
 def list_calls_endpoint(

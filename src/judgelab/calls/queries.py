@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from judgelab.db.models import Agent, CallLog, Feedback, Metric, MetricResult
 from judgelab.db.search import transcript_matches
-from judgelab.errors import NotFound
+from judgelab.errors import InvalidInput, NotFound
 from judgelab.projects.service import MAX_ID, get_agent
 
 
@@ -33,6 +33,20 @@ class CallFilters:
 
 
 VERDICTS = ("pass", "fail", "na", "error")
+
+
+def with_review_filters(f: CallFilters, metric: int | None, verdict: str | None, has_feedback: bool | None,
+                        reviewer: str | None, feedback: str | None, sort: str | None) -> CallFilters:
+    if verdict is not None and verdict not in VERDICTS:
+        raise InvalidInput("verdict", f"expected one of {', '.join(VERDICTS)}, got {verdict!r}")
+    if verdict is not None and metric is None:
+        raise InvalidInput("metric", "a verdict filter needs the metric whose verdict it is (metric=ID)")
+    if feedback is not None and feedback not in ("agree", "disagree"):
+        raise InvalidInput("feedback", f"expected agree or disagree, got {feedback!r}")
+    if sort not in (None, "-timestamp", "timestamp"):
+        raise InvalidInput("sort", f"expected -timestamp or timestamp, got {sort!r}")
+    return replace(f, metric_id=metric, verdict=verdict, has_feedback=has_feedback, reviewer=reviewer,
+                   feedback_vote=feedback, oldest_first=sort == "timestamp")
 
 
 def apply_filters(session: Session, project_id: int, f: CallFilters, stmt: Select[Any]) -> Select[Any]:

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list_call_dicts
+from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list_call_dicts, with_review_filters
 from judgelab.db.models import Agent, Feedback, Metric, MetricVersion
 from judgelab.errors import InvalidInput
 from judgelab.feedback.votes import mark_vote
-from judgelab.metrics.service import get_metric
+from judgelab.metrics.service import get_metric, list_metrics
 from judgelab.web.common import Web, render, see_other, vote_from_form
 
 router = APIRouter(include_in_schema=False)
@@ -33,19 +33,28 @@ def _when(value: str | None, field: str) -> datetime | None:
 @router.get("/")
 @router.get("/calls")
 def calls_page(request: Request, ctx: Web, search: str = "", agent: str = "", since: str = "", until: str = "",
-               page: int = 1) -> Response:
+               page: int = 1, metric: str = "", verdict: str = "", has_feedback: str = "", reviewer: str = "",
+               feedback: str = "", sort: str = "") -> Response:
     if not 1 <= page <= 10_000_000:  # beyond any real page, and beyond what PostgreSQL's OFFSET takes
         raise InvalidInput("page", f"must be a page number from 1 to 10000000 (got {page})")
     agent_id = int(agent) if agent.isdigit() and int(agent) <= 2**31 - 1 else None
-    filters = CallFilters(agent_id=agent_id, search=search.strip() or None, timestamp_gte=_when(since, "since"),
-                          timestamp_lte=_when(until, "until"))
+    metric_id = int(metric) if metric.isdigit() and int(metric) <= 2**31 - 1 else None
+    # The API's own rules and messages for the review filters (a verdict needs a metric, ...).
+    filters = with_review_filters(
+        CallFilters(agent_id=agent_id, search=search.strip() or None, timestamp_gte=_when(since, "since"),
+                    timestamp_lte=_when(until, "until")),
+        metric_id, verdict or None, {"true": True, "false": False}.get(has_feedback), reviewer.strip() or None,
+        feedback or None, sort or None)
     total = count_calls(ctx.session, ctx.project_id, filters)
     rows = list_call_dicts(ctx.session, ctx.project_id, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     agents = ctx.session.execute(select(Agent.id, Agent.name).where(Agent.project_id == ctx.project_id)
                                  .order_by(Agent.name)).all()
     last = max(1, -(-total // PAGE_SIZE))
-    query = {"search": search, "agent": agent, "since": since, "until": until}
-    return render(request, "calls.html", ctx, calls=rows, total=total, page=page, last=last, agents=agents, q=query)
+    query = {"search": search, "agent": agent, "since": since, "until": until, "metric": metric, "verdict": verdict,
+             "has_feedback": has_feedback, "reviewer": reviewer, "feedback": feedback, "sort": sort}
+    _n, metrics = list_metrics(ctx.session, ctx.project_id, offset=0, limit=500)
+    return render(request, "calls.html", ctx, calls=rows, total=total, page=page, last=last, agents=agents, q=query,
+                  metrics=metrics)
 
 
 def _tool_label(turn: dict[str, Any]) -> str:

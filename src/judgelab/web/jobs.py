@@ -30,9 +30,20 @@ def _choices(ctx: Any) -> dict[str, Any]:
     return {"metrics": metrics, "agents": agents, "confirm_above": CONFIRM_ABOVE}
 
 
+def _picked(values: list[Any]) -> list[int]:
+    """Call ids ticked in the calls list (anything that is not an id is a 400 naming the field)."""
+    out = []
+    for v in values:
+        if not str(v).isdigit() or not 1 <= int(v) <= 2**31 - 1:
+            raise InvalidInput("call", f"expected call ids, got {v!r}")
+        out.append(int(v))
+    return list(dict.fromkeys(out))
+
+
 @router.get("/evaluate")
 def evaluate_page(request: Request, ctx: Web) -> Response:
-    return render(request, "evaluate.html", ctx, chosen={}, **_choices(ctx))
+    calls = _picked(request.query_params.getlist("call"))
+    return render(request, "evaluate.html", ctx, chosen={"calls": calls}, **_choices(ctx))
 
 
 @router.post("/evaluate")
@@ -44,14 +55,17 @@ def evaluate(request: Request, ctx: Web) -> Response:
                           search=str(data.get("search", "")).strip() or None,
                           timestamp_gte=_when(str(data.get("since", "")), "since"),
                           timestamp_lte=_when(str(data.get("until", "")), "until"))
+    calls = _picked(data.getlist("call"))
     chosen = {"metric": metric_ids, "agent": agent, "search": data.get("search", ""), "since": data.get("since", ""),
-              "until": data.get("until", "")}
+              "until": data.get("until", ""), "calls": calls}
     if not metric_ids:
         raise InvalidInput("metric", "choose at least one metric")
     if data.get("action") != "start":
-        guess = estimate(ctx.session, ctx.project_id, metric_ids, ctx.settings.model, filters=filters)
+        guess = estimate(ctx.session, ctx.project_id, metric_ids, ctx.settings.model, call_ids=calls or None,
+                         filters=None if calls else filters)
         return render(request, "evaluate.html", ctx, chosen=chosen, estimate=guess.as_dict(), **_choices(ctx))
-    submitted = submit_evaluation(ctx.session, ctx.project_id, metric_ids, call_ids=None, filters=filters,
+    submitted = submit_evaluation(ctx.session, ctx.project_id, metric_ids, call_ids=calls or None,
+                                  filters=None if calls else filters,
                                   confirm=data.get("confirm") == "on", force=False, default_model=ctx.settings.model,
                                   created_by=ctx.reviewer)
     ctx.commit()
