@@ -148,3 +148,15 @@ def test_help_fits_80_columns_without_bool_noise() -> None:
     out = Runner().invoke(app, ["calls", "list", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
     assert out.exit_code == 0 and "--json" in out.output
     assert "<bool>" not in out.output and all(len(line) <= 80 for line in out.output.splitlines())
+
+
+def test_list_output_fits_80_columns_and_cuts_nothing(cli: None) -> None:
+    assert run("demo")[0] == 0
+    out = runner.invoke(app, ["calls", "list", "--page-size", "5"], terminal_width=80).output
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines) and "…" not in out
+    assert "first words" in out and "time (UTC)" in out
+    out = runner.invoke(app, ["misaligned"], terminal_width=80).output
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    text = " ".join(out.split())
+    assert "confirms before changing a booking" in text and "diagnosis: not enough feedback" in text

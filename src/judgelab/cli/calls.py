@@ -128,14 +128,20 @@ def list_(
                               "timestamp": c["timestamp"], "turns": len(c["transcript_json"])} for c in rows]}))
             return
         table = Table(title=f"{total} calls in {proj.name!r}" + (f" matching {search!r}" if search else ""))
-        for col in ("id", "call id", "agent", "time (UTC)", "turns", "duration", "first words"):
-            table.add_column(col, overflow="fold", no_wrap=col != "first words")
+        # On a narrow terminal (80 columns) the agent and duration give way, so that the first words
+        # keep room to wrap as a sentence instead of one word per line; nothing is cut.
+        narrow = console.width < 110
+        cols = ("id", "call id", "time (UTC)", "turns", "first words") if narrow else (
+            "id", "call id", "agent", "time (UTC)", "turns", "duration", "first words")
+        for col in cols:
+            table.add_column(col, overflow="fold", no_wrap=col in ("id", "time (UTC)", "turns"),
+                             ratio=3 if col == "first words" else None, min_width=24 if col == "first words" else None)
         for c in rows:
             first = next((t.get("content") or "" for t in c["transcript_json"] if t.get("role") in ("user", "agent")), "")
-            table.add_row(
-                str(c["id"]), c["call_id"], c["agent_name"], c["timestamp"][:16].replace("T", " "),
-                str(len(c["transcript_json"])), f"{c['duration']:.0f}s" if c["duration"] is not None else "-", first[:40],
-            )
+            values = {"id": str(c["id"]), "call id": c["call_id"], "agent": c["agent_name"],
+                      "time (UTC)": c["timestamp"][:16].replace("T", " "), "turns": str(len(c["transcript_json"])),
+                      "duration": f"{c['duration']:.0f}s" if c["duration"] is not None else "-", "first words": first[:60]}
+            table.add_row(*(values[col] for col in cols))
         console.print(table)
         if total > page * page_size:
             console.print(f"page {page} of {-(-total // page_size)}; next: --page {page + 1}")

@@ -49,6 +49,21 @@ def misaligned(
     if as_json:
         print(json.dumps(reports, default=str))
         return
+    if console.width < 120:
+        # A narrow terminal gets one block per metric: nine columns cannot fit 80 without cutting.
+        for r in reports:
+            agreement = r["agreement"]
+            kappa = "-" if agreement is None else _interval(agreement["kappa"], percent=False) + (
+                f" ({100 * agreement['base_rate']['value']:.0f}% pass)" if agreement.get("base_rate") else "")
+            console.print(f"[bold]{r['metric_id']} {r['name']}[/bold] (v{r['version']}): {r['feedback']} feedback items; "
+                          f"disagreement {_interval(r['disagreement'])}; {r['false_fails']} false fails, "
+                          f"{r['false_passes']} false passes, {r['unexpected_na']} unexpected N/A; kappa {kappa}; "
+                          f"diagnosis: {r['diagnosis']['kind'].replace('_', ' ')}", highlight=False, soft_wrap=False)
+        for r in reports:
+            d = r["diagnosis"]
+            if d["kind"] == "systemic":
+                console.print(f"[bold]{r['name']}[/bold]: {d['summary']}. {d['suggested_edit']}", soft_wrap=False)
+        return
     table = Table(show_header=True, header_style="bold")
     for col in ("metric", "v", "feedback", "disagreement [95% CI]", "false fails", "false passes", "unexpected N/A",
                 "kappa [95% CI] (base rate)", "diagnosis"):
