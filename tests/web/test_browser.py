@@ -218,6 +218,16 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     assert page.locator("svg[aria-label^='kappa per version'] circle").count() == 2
     shot("metric")
 
+    # Convert to code: the run measures the saving with its interval; nothing is created until asked.
+    page.click("#to-code")
+    page.wait_for_url("**/conversions/*")
+    expect(page.locator("#conversion-status")).to_have_text("completed", timeout=60_000)
+    assert "input tokens per call" in page.inner_text("#saving") and "95% interval" in page.inner_text("#saving")
+    shot("conversion")
+    page.click("#create-code-metric")
+    page.wait_for_url("**/metrics/*")
+    assert "(code)" in page.inner_text("h1")
+
     # At 420 px (a phone): the top bar wraps, and no page scrolls sideways (wide tables scroll in their box).
     page.set_viewport_size({"width": 420, "height": 900})
     for name, path in (("calls", "/calls"), ("review", f"/review?metric={metric}"), ("metrics", "/metrics"),

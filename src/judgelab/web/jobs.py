@@ -75,7 +75,7 @@ def evaluate(request: Request, ctx: Web) -> Response:
     return see_other(f"/jobs/{submitted.job.id}")
 
 
-_RUN_PAGES = {"labs": "/labs/{id}", "validation": "/validations/{id}", "to_code": "/api/v1/conversions/{id}/"}
+_RUN_PAGES = {"labs": "/labs/{id}", "validation": "/validations/{id}", "to_code": "/conversions/{id}"}
 
 
 @router.get("/jobs")
