@@ -64,3 +64,15 @@ def test_filters_by_verdict_feedback_reviewer_and_sort(api: Api, db: Database) -
     assert api.get(L, params={"metric": 99999, "verdict": "pass"}).status_code == 404
     assert api.get(L, params={"feedback": "meh"}).json()["errors"][0]["field"] == "feedback"
     assert api.get(L, params={"sort": "likely"}).json()["errors"][0]["field"] == "sort"
+
+
+def test_most_likely_wrong_first(api: Api, db: Database) -> None:
+    agent = api.agent()
+    metric = api.metric("confirms")["id"]
+    hedged = api.call(agent, "h", "User: go ahead I guess", timestamp="2026-01-01T00:00:00Z")["id"]
+    clear = api.call(agent, "c", "User: yes", timestamp="2026-01-02T00:00:00Z")["id"]
+    add_result(db, hedged, metric, False, "It seems the customer may have agreed, possibly a yes.")
+    add_result(db, clear, metric, True, "The customer said yes.")
+    assert _ids(api) == ["c", "h"]  # newest first
+    assert _ids(api, metric=metric, sort="likely_wrong") == ["h", "c"]
+    assert api.get(L, params={"sort": "likely_wrong"}).json()["errors"][0]["field"] == "metric"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from judgelab.calls.queries import (
 from judgelab.calls.writer import UpsertOutcome, import_payloads, upsert_calls
 from judgelab.errors import InvalidInput, NotFound
 from judgelab.feedback.votes import VoteIn, feedback_to_dict, mark_vote
+from judgelab.labs.review_queue import likely_wrong_rank
 from judgelab.metrics.service import get_metric
 
 router = APIRouter(tags=["call logs"])
@@ -80,10 +82,13 @@ def list_calls_endpoint(
     has_feedback: Annotated[bool | None, Query(description="true: calls with feedback (on `metric`, else any); false: without")] = None,
     reviewer: Annotated[str | None, Query(max_length=200, description="calls this reviewer voted on")] = None,
     feedback: Annotated[str | None, Query(description="agree or disagree: calls where people agreed / disagreed with the judge")] = None,
-    sort: Annotated[str | None, Query(description="-timestamp (newest first, the default) or timestamp")] = None,
+    sort: Annotated[str | None, Query(description="-timestamp (newest first, the default), timestamp, or likely_wrong "
+                                               "(the review queue's ranking of `metric`'s unreviewed results first)")] = None,
 ) -> FastJSON:
     f = call_filters(ctx, agent, agent_id, project, search, timestamp__gte, timestamp__lte)
     f = with_review_filters(f, metric, verdict, has_feedback, reviewer, feedback, sort)
+    if sort == "likely_wrong" and metric is not None:
+        f = replace(f, rank=likely_wrong_rank(ctx.session, ctx.project_id, metric))
     # The exact count and the page are independent reads: run them side by side on two
     # connections (both drivers release the GIL while the database works).
     counting = _COUNTERS.submit(_count_alone, ctx, f)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from judgelab.db.models import Agent, CallLog, Feedback, Metric, MetricResult
@@ -30,6 +30,9 @@ class CallFilters:
     reviewer: str | None = None
     feedback_vote: str | None = None  # agree | disagree
     oldest_first: bool = False
+    # "most likely wrong" first: call ids in the order a ranking put them (the review queue's), the
+    # rest after them, newest first.
+    rank: list[int] | None = None
 
 
 VERDICTS = ("pass", "fail", "na", "error")
@@ -43,8 +46,10 @@ def with_review_filters(f: CallFilters, metric: int | None, verdict: str | None,
         raise InvalidInput("metric", "a verdict filter needs the metric whose verdict it is (metric=ID)")
     if feedback is not None and feedback not in ("agree", "disagree"):
         raise InvalidInput("feedback", f"expected agree or disagree, got {feedback!r}")
-    if sort not in (None, "-timestamp", "timestamp"):
-        raise InvalidInput("sort", f"expected -timestamp or timestamp, got {sort!r}")
+    if sort not in (None, "-timestamp", "timestamp", "likely_wrong"):
+        raise InvalidInput("sort", f"expected -timestamp, timestamp or likely_wrong, got {sort!r}")
+    if sort == "likely_wrong" and metric is None:
+        raise InvalidInput("metric", "sorting by most likely wrong needs the metric whose results are ranked (metric=ID)")
     return replace(f, metric_id=metric, verdict=verdict, has_feedback=has_feedback, reviewer=reviewer,
                    feedback_vote=feedback, oldest_first=sort == "timestamp")
 
@@ -109,7 +114,10 @@ _COLUMNS = (
 def list_call_dicts(session: Session, project_id: int, f: CallFilters, *, offset: int, limit: int) -> list[dict[str, Any]]:
     """A page of calls, newest first, as API dicts with their latest results."""
     stmt = apply_filters(session, project_id, f, select(*_COLUMNS).join(Agent, Agent.id == CallLog.agent_id))
-    order = (CallLog.timestamp.asc(), CallLog.id.asc()) if f.oldest_first else (CallLog.timestamp.desc(), CallLog.id.desc())
+    order: tuple[Any, ...] = ((CallLog.timestamp.asc(), CallLog.id.asc()) if f.oldest_first
+                              else (CallLog.timestamp.desc(), CallLog.id.desc()))
+    if f.rank:
+        order = (case({cid: n for n, cid in enumerate(f.rank)}, value=CallLog.id, else_=len(f.rank)), *order)
     rows = session.execute(stmt.order_by(*order).offset(offset).limit(limit)).all()
     return _with_results(session, rows)
 

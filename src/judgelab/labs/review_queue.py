@@ -67,3 +67,11 @@ def review_queue(session: Session, metric: Metric, *, limit: int = 50) -> list[d
                           "explanation": r.explanation, "signals": found})
     queue.sort(key=lambda item: (-len(item["signals"]), -item["result_id"]))
     return queue[:limit]
+
+
+def likely_wrong_rank(session: Session, project_id: int, metric_id: int, limit: int = 500) -> list[int]:
+    """Call ids, most likely wrong first, as the review queue ranks this metric's unreviewed results."""
+    from judgelab.metrics.service import get_metric
+
+    metric = get_metric(session, project_id, metric_id, field="metric")
+    return [item["call_log_id"] for item in review_queue(session, metric, limit=limit)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list
 from judgelab.db.models import Agent, Feedback, Metric, MetricVersion
 from judgelab.errors import InvalidInput
 from judgelab.feedback.votes import mark_vote
+from judgelab.labs.review_queue import likely_wrong_rank
 from judgelab.metrics.service import get_metric, list_metrics
 from judgelab.web.common import Web, render, see_other, vote_from_form
 
@@ -45,6 +47,8 @@ def calls_page(request: Request, ctx: Web, search: str = "", agent: str = "", si
                     timestamp_lte=_when(until, "until")),
         metric_id, verdict or None, {"true": True, "false": False}.get(has_feedback), reviewer.strip() or None,
         feedback or None, sort or None)
+    if sort == "likely_wrong" and metric_id is not None:
+        filters = replace(filters, rank=likely_wrong_rank(ctx.session, ctx.project_id, metric_id))
     total = count_calls(ctx.session, ctx.project_id, filters)
     rows = list_call_dicts(ctx.session, ctx.project_id, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     agents = ctx.session.execute(select(Agent.id, Agent.name).where(Agent.project_id == ctx.project_id)
