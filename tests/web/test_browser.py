@@ -195,6 +195,10 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     expect(page.locator("[data-field=custom_code]")).to_be_visible()
     assert page.input_value("#custom_code") == "_result = ("
     page.fill("#custom_code", "_result = 'refund' in data['transcript']\n_explanation = 'looked for refund'")
+    page.fill("#dry_run_call", str(calls["yes"][0]))  # try it on one call first: judged, nothing saved
+    page.click("#dry-run")
+    expect(page.locator("#dry-run-result")).to_contain_text("looked for refund")
+    assert page.input_value("#name") == "asks for a refund"
     page.click("#save-metric")
     page.wait_for_url("**/metrics/*")
     page.click("#edit-metric")

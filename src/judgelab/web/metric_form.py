@@ -5,6 +5,7 @@ A refused form comes back filled in, with each problem next to its field: nothin
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -60,12 +61,12 @@ def _problems(exc: Exception) -> list[FieldError]:
 
 
 def _page(request: Request, ctx: Any, values: dict[str, Any], *, metric: Any = None, problems: list[FieldError] | None = None,
-          status_code: int = 200) -> Response:
+          status_code: int = 200, tried: dict[str, Any] | None = None) -> Response:
     by_field: dict[str, list[str]] = {}
     for p in problems or []:
         by_field.setdefault(p.field.split(".")[0].split("[")[0] or "form", []).append(p.message)
     return render(request, "metric_form.html", ctx, status_code, values=values, metric=metric, eval_types=EVAL_TYPES,
-                  problems=by_field)
+                  problems=by_field, tried=tried, dry_run_call=str(form(request).get("dry_run_call", "")))
 
 
 def _from_metric(metric: Any) -> dict[str, Any]:
@@ -85,9 +86,45 @@ def new_metric(request: Request, ctx: Web) -> Response:
     return _page(request, ctx, values)
 
 
+def dry_run(request: Request, ctx: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The form's metric judged on one call, stored nowhere: what a save would judge, before saving."""
+    from judgelab.calls.queries import get_call_for_judging
+    from judgelab.evaluation.engine import evaluate
+    from judgelab.judges.registry import Judges
+    from judgelab.metrics.definition import MetricContent, validate
+
+    raw = str(form(request).get("dry_run_call", "")).strip()
+    if not raw.isdigit():
+        raise JudgelabError("dry_run_call", "give the id of a call to try the metric on")
+    body = MetricCreate(**_body(values))
+    content = validate(MetricContent(**{k: getattr(body, k) for k in MetricContent.__dataclass_fields__
+                                        if hasattr(body, k)}))
+    call, _hash = get_call_for_judging(ctx.session, ctx.project_id, int(raw), with_results=True)
+    others = {r["name"]: r["value"] for r in call["evaluation"]["metrics"] if r["error"] is None}
+    runtime = getattr(request.app.state, "runtime", None)
+    make = runtime.make_judges if runtime is not None else (lambda: Judges(ctx.settings))
+
+    async def judge() -> Any:
+        judges = make()
+        try:
+            return await evaluate(content, call, judges.client_for, ctx.settings.model, other_results=others)
+        finally:
+            await judges.aclose()
+
+    out = asyncio.run(judge())
+    return {"call_id": int(raw), "value": out.value, "explanation": out.explanation, "error": out.error,
+            "llm_calls": out.llm_calls, "input_tokens": out.input_tokens, "cost_usd": out.cost_usd}
+
+
 @router.post("/metrics/new")
 def create(request: Request, ctx: Web) -> Response:
     values = _values(request)
+    if form(request).get("action") == "dry_run":
+        try:
+            tried = dry_run(request, ctx, values)
+        except (ValidationError, JudgelabError) as exc:
+            return _page(request, ctx, values, problems=_problems(exc), status_code=400)
+        return _page(request, ctx, values, tried=tried)
     try:
         metric = create_metric(ctx.session, ctx.project_id, MetricCreate(**_body(values)))
     except (ValidationError, JudgelabError) as exc:
@@ -107,6 +144,12 @@ def edit_metric(request: Request, metric_id: int, ctx: Web) -> Response:
 def save(request: Request, metric_id: int, ctx: Web) -> Response:
     metric = get_metric(ctx.session, ctx.project_id, metric_id)
     values = _values(request)
+    if form(request).get("action") == "dry_run":
+        try:
+            tried = dry_run(request, ctx, values)
+        except (ValidationError, JudgelabError) as exc:
+            return _page(request, ctx, values, metric=metric, problems=_problems(exc), status_code=400)
+        return _page(request, ctx, values, metric=metric, tried=tried)
     body = _body(values)
     current = _body(_from_metric(metric))
     # Only what changed is sent, so an unchanged form makes no new version.
