@@ -173,6 +173,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     # Validate the new version: the paraphrase calls are fixed.
     page.click("text=Validate this version")
     page.wait_for_url("**/validations/*")
+    validation_url = page.url
     page.wait_for_selector("text=calls checked", timeout=90_000)
     report = page.inner_text("main")
     assert "6 fixed" in report and "0 regressed" in report and "1 changed (unlabelled)" in report, report
@@ -213,6 +214,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     page.wait_for_url("**/jobs/*")
     expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
     shot("job")
+    job_url = page.url
 
     # Version 2's own results on the labelled calls now give it an agreement figure, with n and base rate,
     # on the 7 of 19 labels it was not built from (the labs ledger leaves out the 12 it learned on).
@@ -225,6 +227,7 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     # Convert to code: the run measures the saving with its interval; nothing is created until asked.
     page.click("#to-code")
     page.wait_for_url("**/conversions/*")
+    conversion_url = page.url
     expect(page.locator("#conversion-status")).to_have_text("completed", timeout=60_000)
     assert "input tokens per call" in page.inner_text("#saving") and "95% interval" in page.inner_text("#saving")
     shot("conversion")
@@ -232,11 +235,29 @@ def test_the_loop_in_a_browser(live_server: Live, fake_model: FakeOpenAIServer, 
     page.wait_for_url("**/metrics/*")
     assert "(code)" in page.inner_text("h1")
 
+    # The calls list filtered by the metric's verdict; ticked calls go to the estimate, and only they.
+    page.goto(f"{url}/calls")
+    page.select_option("#metric", str(metric))
+    page.select_option("#verdict", "pass")
+    page.select_option("#sort", "likely_wrong")
+    page.click("button:has-text('Filter')")
+    page.wait_for_url("**verdict=pass**")
+    boxes = page.locator("input[name=call]")
+    assert boxes.count() >= 2
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    shot("calls-filtered")
+    page.click("#evaluate-selected")
+    page.wait_for_url("**/evaluate?**")
+    assert "2 selected call(s)" in page.inner_text("#picked-calls")
+
     # At 420 px (a phone): the top bar wraps, and no page scrolls sideways (wide tables scroll in their box).
     page.set_viewport_size({"width": 420, "height": 900})
     for name, path in (("calls", "/calls"), ("review", f"/review?metric={metric}"), ("metrics", "/metrics"),
                        ("metric", f"/metrics/{metric}"), ("metric-new", "/metrics/new"), ("evaluate", "/evaluate"),
-                       ("jobs", "/jobs")):
+                       ("jobs", "/jobs"), ("import", "/import"), ("labs", f"/labs/{progress_id}"),
+                       ("validation", validation_url.removeprefix(url)), ("job", job_url.removeprefix(url)),
+                       ("conversion", conversion_url.removeprefix(url)), ("call", f"/calls/{calls['paraphrase'][0]}")):
         page.goto(f"{url}{path}")
         shot(f"{name}-420")
         width = page.evaluate("document.documentElement.scrollWidth")
