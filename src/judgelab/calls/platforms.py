@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from judgelab.calls.transcripts import describe_tool_call
 from judgelab.errors import FieldError
 
 PLATFORMS = ("vapi", "retell", "elevenlabs")
@@ -29,25 +30,28 @@ def _seconds(value: Any, scale: float = 1.0) -> float | None:
     return float(value) / scale if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _need_list(raw: Any, field: str) -> tuple[list[Any], list[FieldError]]:
+def _entries(raw: Any, field: str, roles: dict[str, str], platform: str) -> tuple[list[tuple[dict[str, Any], str]], list[FieldError]]:
+    """(message, judgelab role) for each message of a platform's list, and a FieldError for each that
+    is not an object or has a role the platform does not document."""
     if not isinstance(raw, list):
         return [], [FieldError(field, f"expected a list of messages, got {type(raw).__name__}")]
-    return raw, []
+    out, errors = [], []
+    for n, m in enumerate(raw):
+        if not isinstance(m, dict):
+            errors.append(FieldError(f"{field}[{n}]", "expected an object"))
+        elif (role := roles.get(str(m.get("role", "")).lower())) is None:
+            errors.append(FieldError(f"{field}[{n}].role", f"unknown {platform} role {m.get('role')!r}"))
+        else:
+            out.append((m, role))
+    return out, errors
 
 
 def vapi_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[str, Any]], list[FieldError]]:
     """Vapi's `artifact.messages`: role bot / user / system / tool_calls / tool_call_result, `message`,
     `secondsFromStart`, `duration` (ms). The system message is the agent's prompt, not a turn."""
-    items, errors = _need_list(raw, field)
+    entries, errors = _entries(raw, field, _VAPI_ROLES, "Vapi")
     turns = []
-    for n, m in enumerate(items):
-        if not isinstance(m, dict):
-            errors.append(FieldError(f"{field}[{n}]", "expected an object"))
-            continue
-        role = _VAPI_ROLES.get(str(m.get("role", "")).lower())
-        if role is None:
-            errors.append(FieldError(f"{field}[{n}].role", f"unknown Vapi role {m.get('role')!r}"))
-            continue
+    for m, role in entries:
         if role == "system":
             continue
         start = _seconds(m.get("secondsFromStart"))
@@ -57,9 +61,7 @@ def vapi_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[str,
         if role == "tool_call":
             calls = m.get("toolCalls") or m.get("tool_calls") or []
             turn["tool_calls"] = calls
-            turn["content"] = turn["content"] or "; ".join(
-                f"{(c.get('function') or {}).get('name', '?')}({(c.get('function') or {}).get('arguments', '')})"
-                for c in calls if isinstance(c, dict))
+            turn["content"] = turn["content"] or "; ".join(describe_tool_call(c) for c in calls if isinstance(c, dict))
         if role == "tool_result":
             turn["name"] = m.get("name")
             turn["tool_call_id"] = m.get("toolCallId")
@@ -70,24 +72,17 @@ def vapi_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[str,
 def retell_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[str, Any]], list[FieldError]]:
     """Retell's `transcript_with_tool_calls` (or `transcript_object`): role agent / user /
     tool_call_invocation / tool_call_result, `content`, word timings in `words`."""
-    items, errors = _need_list(raw, field)
+    entries, errors = _entries(raw, field, _RETELL_ROLES, "Retell")
     turns = []
-    for n, m in enumerate(items):
-        if not isinstance(m, dict):
-            errors.append(FieldError(f"{field}[{n}]", "expected an object"))
-            continue
-        role = _RETELL_ROLES.get(str(m.get("role", "")).lower())
-        if role is None:
-            errors.append(FieldError(f"{field}[{n}].role", f"unknown Retell role {m.get('role')!r}"))
-            continue
+    for m, role in entries:
         words = [w for w in m.get("words") or [] if isinstance(w, dict)]
         turn: dict[str, Any] = {"role": role, "content": str(m.get("content") or ""),
                                 "start_time": _seconds(words[0].get("start")) if words else None,
                                 "end_time": _seconds(words[-1].get("end")) if words else None}
         if role == "tool_call":
             turn["tool_calls"] = [{"id": m.get("tool_call_id"), "type": "function",
-                                   "function": {"name": m.get("name"), "arguments": m.get("arguments")}}]
-            turn["content"] = turn["content"] or f"{m.get('name')}({m.get('arguments') or ''})"
+                                   "function": {"name": m.get("name"), "arguments": m.get("arguments") or ""}}]
+            turn["content"] = turn["content"] or describe_tool_call(turn["tool_calls"][0])
         if role == "tool_result":
             turn["tool_call_id"] = m.get("tool_call_id")
         turns.append(turn)
@@ -97,23 +92,16 @@ def retell_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[st
 def elevenlabs_turns(raw: Any, field: str = "transcript_json") -> tuple[list[dict[str, Any]], list[FieldError]]:
     """ElevenLabs' `data.transcript`: role agent / user, `message`, `time_in_call_secs`, and the
     turn's `tool_calls` / `tool_results`, which become turns of their own."""
-    items, errors = _need_list(raw, field)
+    entries, errors = _entries(raw, field, {"agent": "agent", "user": "user"}, "ElevenLabs")
     turns: list[dict[str, Any]] = []
-    for n, m in enumerate(items):
-        if not isinstance(m, dict):
-            errors.append(FieldError(f"{field}[{n}]", "expected an object"))
-            continue
-        role = str(m.get("role", "")).lower()
-        if role not in ("agent", "user"):
-            errors.append(FieldError(f"{field}[{n}].role", f"unknown ElevenLabs role {m.get('role')!r}"))
-            continue
+    for m, role in entries:
         start = _seconds(m.get("time_in_call_secs"))
         for c in m.get("tool_calls") or []:
             if isinstance(c, dict):
+                call = {"id": c.get("request_id"), "type": "function",
+                        "function": {"name": c.get("tool_name"), "arguments": c.get("params_as_json") or ""}}
                 turns.append({"role": "tool_call", "start_time": start, "end_time": None,
-                              "content": f"{c.get('tool_name')}({c.get('params_as_json') or ''})",
-                              "tool_calls": [{"id": c.get("request_id"), "type": "function",
-                                              "function": {"name": c.get("tool_name"), "arguments": c.get("params_as_json")}}]})
+                              "content": describe_tool_call(call), "tool_calls": [call]})
         if m.get("message"):
             turns.append({"role": role, "content": str(m["message"]), "start_time": start, "end_time": None})
         for r in m.get("tool_results") or []:

@@ -66,7 +66,7 @@ def render_text(turns: list[dict[str, Any]], *, indent_continuations: bool = Fal
     for turn in turns:
         content = turn.get("content")
         if not content and turn.get("tool_calls"):
-            content = "; ".join(_describe_tool_call(c) for c in turn["tool_calls"] if isinstance(c, dict))
+            content = "; ".join(describe_tool_call(c) for c in turn["tool_calls"] if isinstance(c, dict))
         text = "" if content is None else content if content.__class__ is str else str(content)
         if indent_continuations and "\n" in text:
             text = "\n    ".join(text.splitlines())
@@ -84,7 +84,8 @@ def render_text(turns: list[dict[str, Any]], *, indent_continuations: bool = Fal
     return "\n".join(lines)
 
 
-def _describe_tool_call(call: dict[str, Any]) -> str:
+def describe_tool_call(call: dict[str, Any]) -> str:
+    """A tool call as `name(arguments)`, in the OpenAI shape or flat."""
     function = call.get("function")
     fn: dict[str, Any] = function if isinstance(function, dict) else call
     name = fn.get("name", "?")
@@ -203,7 +204,7 @@ def openai_turns(messages: Any, field: str = "transcript_json") -> tuple[list[di
                 turns.append(
                     {
                         "role": "tool_call",
-                        "content": _describe_tool_call(call),
+                        "content": describe_tool_call(call),
                         "start_time": None,
                         "end_time": None,
                         "tool_name": name,

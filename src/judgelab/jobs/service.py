@@ -102,6 +102,7 @@ def _known(p: dict[str, Any], params: dict[str, Any]) -> bool:
 def job_dict(session: Session, job: Job) -> dict[str, Any]:
     p = progress(session, job.id)
     params = job.params or {}
+    known = _known(p, params)
     return {
         "id": job.id,
         "job_id": job.id,
@@ -119,8 +120,8 @@ def job_dict(session: Session, job: Job) -> dict[str, Any]:
         "input_tokens": p["input_tokens"],
         "output_tokens": p["output_tokens"],
         # None when the judge model has no known price: unknown is not free.
-        "cost_usd": p["cost_usd"] if _known(p, params) else None,
-        "cost_known": _known(p, params),
+        "cost_usd": p["cost_usd"] if known else None,
+        "cost_known": known,
         "calls": len(params.get("call_ids", [])),
         "metrics": [m for stage in params.get("stages", []) for m, _v in stage],
         "metric_versions": [v for stage in params.get("stages", []) for _m, v in stage],

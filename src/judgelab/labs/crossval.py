@@ -26,7 +26,7 @@ from judgelab.labs.dataset import group_key
 from judgelab.labs.report import correct_diffs, failure_modes, grouped_verdict, scores
 from judgelab.labs.search import make_candidates, select
 from judgelab.labs.service import GENERATORS, proposal_fields
-from judgelab.labs.steps import Spend, judge_all, labs_complete, labs_update, measure_noise
+from judgelab.labs.steps import Spend, judge_all, labs_complete, labs_update, measure_noise, requests_per_item
 
 FOLDS = 3
 MAX_REPEATS = 3
@@ -90,8 +90,7 @@ async def cross_validated_run(run_id: str, ctx: dict[str, Any], items: list[dict
     base_by_key = {i["key"]: b for i, b in zip(items, base)}
     scored = [i for i in items if not i.get("trained")]  # ledger labels train in every fold, test in none
     noise = await measure_noise(content, items, base, model, spend, cache, ctx.get("determinism"))
-    per_call = 1 if content.get("evaluation_trigger", "always") == "always" else 2
-    spend.reserved = 2 * per_call * len(audit)  # the audit report, kept back from the folds
+    spend.reserved = 2 * requests_per_item(content) * len(audit)  # the audit report, kept back from the folds
     # The rewriter runs inside folds only when its budget covers every fold and the final proposal;
     # otherwise folds use the generators that need no model, so every fold is made the same way.
     rewrite_in_folds = "rewrite" in use and bool(ctx["rewriter_model"]) and spend.rewriter_budget - spend.rewriter >= FOLDS + 1

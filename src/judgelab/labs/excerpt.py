@@ -9,7 +9,7 @@ from typing import Any
 
 from judgelab.calls.transcripts import render_text
 from judgelab.labs.misalignment import STOPWORDS
-from judgelab.labs.terms import EXTRA_STOPWORDS, keywords, stem
+from judgelab.labs.terms import TEMPLATE, keywords, stem
 
 _WORD = re.compile(r"[a-z][a-z'-]{3,}")
 _CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})\b")
@@ -19,7 +19,7 @@ _LINE = re.compile(r"^\s*(?:\[(\d{1,2}):(\d{2})\]\s*)?([A-Za-z][\w ]{0,24}):\s?(
 
 
 def _terms(text: str) -> set[str]:
-    return {stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and w not in EXTRA_STOPWORDS}
+    return {stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and w not in TEMPLATE}
 
 
 def turns_of(call: dict[str, Any]) -> list[dict[str, Any]]:

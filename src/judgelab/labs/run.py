@@ -30,6 +30,7 @@ from judgelab.labs.steps import (
     labs_load,
     labs_update,
     measure_noise,
+    requests_per_item,
     reuse_baseline,
     wait_answer,
 )
@@ -95,10 +96,6 @@ async def judge_audit(content: dict[str, Any], proposal: dict[str, Any], audit: 
     return verdict(audit, base, new, noise), {"baseline": scores(audit, base), "proposal": scores(audit, new)}
 
 
-def per_call(content: dict[str, Any]) -> int:
-    return 1 if content.get("evaluation_trigger", "always") == "always" else 2
-
-
 async def second_round(ctx: dict[str, Any], content: dict[str, Any], name: str, changes: dict[str, dict[str, Any]],
                        verdicts: dict[str, list[Any]], reflection: list[dict[str, Any]], base_refl: list[Any],
                        selection: list[dict[str, Any]], base_sel: list[Any], spend: Spend, cache: dict[str, Any],
@@ -109,12 +106,12 @@ async def second_round(ctx: dict[str, Any], content: dict[str, Any], name: str, 
     model = ctx["model"]
     members = beam(selection, base_sel, verdicts)
     again: list[tuple[str, dict[str, Any]]] = []
+    # Each member is judged on the baseline's reflection errors only (where it was built to change
+    # something); elsewhere its verdicts are taken to be the baseline's. Selection still judges
+    # everything it proposes, so breakage there is seen where it counts.
+    wrong = [k for k, (i, b) in enumerate(zip(reflection, base_refl)) if not right(i, b)]
     for member in members:
         start = {**content, **changes[member]}
-        # The member is judged on the baseline's reflection errors only (where it was built to
-        # change something); elsewhere its verdicts are taken to be the baseline's. Selection still
-        # judges everything it proposes, so breakage there is seen where it counts.
-        wrong = [k for k, (i, b) in enumerate(zip(reflection, base_refl)) if not right(i, b)]
         on_wrong = await judge_all(start, [reflection[k] for k in wrong], model, spend, cache)
         if on_wrong is None:
             spend.notes.append("budget reached: round 2 was not run")
@@ -186,7 +183,7 @@ async def labs_run(run_id: str) -> str:
                                     ctx.get("determinism"))
         # The report's judge calls are kept back from the search: the proposal on the held-out part
         # and, for the audit labels, the baseline (unless stored) and the proposal.
-        spend.reserved = per_call(content) * (len(held_out) + 2 * len(audit)) + 2 * per_call(content)
+        spend.reserved = requests_per_item(content) * (len(held_out) + 2 * len(audit) + 2)
     refl_idx, sel_idx = (halves(optimisation, base_opt, params["seed"]) if not params["skip_evaluation"]
                          else (list(range(len(optimisation))),) * 2)
     reflection, base_refl = [optimisation[k] for k in refl_idx], [base_opt[k] for k in refl_idx]

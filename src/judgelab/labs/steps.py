@@ -169,6 +169,11 @@ class Spend:
                 "rewriter_budget": self.rewriter_budget, "cost_usd": round(self.cost, 6)}
 
 
+def requests_per_item(content: dict[str, Any]) -> int:
+    """Judge requests one item costs at most: the verdict, and the trigger question unless `always`."""
+    return 1 if content.get("evaluation_trigger", "always") == "always" else 2
+
+
 async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model: str | None, spend: Spend,
                      cache: dict[str, Any], *, salt: str = "", final: bool = False) -> list[Any] | None:
     """Verdicts of one prompt on items, cached per (prompt, conversation); None when the budget
@@ -176,8 +181,7 @@ async def judge_all(content: dict[str, Any], items: list[dict[str, Any]], model:
     # `salt` makes a deliberate rerun (the noise floor) a new question rather than a cache hit.
     keys = [_key(content, i, salt) for i in items]
     todo = [(k, i) for k, i in zip(keys, items) if k not in cache]
-    per_call = 2 if content.get("evaluation_trigger") != "always" else 1
-    if spend.judge + per_call * len(todo) > spend.judge_budget - (0 if final else spend.reserved):
+    if spend.judge + requests_per_item(content) * len(todo) > spend.judge_budget - (0 if final else spend.reserved):
         return None
     outcomes = await asyncio.gather(*[labs_judge(content, i["call"], model, i.get("others")) for _k, i in todo])
     for (k, _i), out in zip(todo, outcomes):

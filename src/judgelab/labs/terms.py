@@ -60,7 +60,3 @@ def keywords(description: str, reasons: list[str], limit: int = 12) -> list[str]
         counts.update(set(phrases(r)) | set(content_words(r)))
     ranked += [w for w, n in counts.most_common() if n >= 2 and w not in ranked]
     return ranked[:limit]
-
-
-# Kept for the names excerpt.py imported before: the template's words are never keywords.
-EXTRA_STOPWORDS = TEMPLATE

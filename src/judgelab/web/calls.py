@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from judgelab.calls.queries import CallFilters, count_calls, get_call_dict, list_call_dicts, with_review_filters
+from judgelab.calls.transcripts import describe_tool_call
 from judgelab.db.models import Agent, Feedback, Metric, MetricVersion
 from judgelab.errors import InvalidInput
 from judgelab.feedback.votes import mark_vote
@@ -64,17 +65,14 @@ def calls_page(request: Request, ctx: Web, search: str = "", agent: str = "", si
 def _tool_label(turn: dict[str, Any]) -> str:
     """What a tool fold's summary says: the tool's name and, for a call, its arguments (shortened)."""
     calls = [c for c in turn.get("tool_calls") or [] if isinstance(c, dict)]
-    if calls:
-        parts = []
-        for c in calls:
-            fn: dict[str, Any] = c["function"] if isinstance(c.get("function"), dict) else c
-            args = str(fn.get("arguments") or "")
-            parts.append(f"{fn.get('name', '?')}({args[:80]}{'…' if len(args) > 80 else ''})")
-        return "; ".join(parts)
     content = str(turn.get("content") or "")
-    if str(turn.get("role", "")).startswith(("tool_call", "function_call")) and content:
-        return content[:120] + ("…" if len(content) > 120 else "")  # already name(arguments)
-    return str(turn.get("name") or turn.get("tool_name") or "")
+    if calls:
+        label = "; ".join(describe_tool_call(c) for c in calls)
+    elif str(turn.get("role", "")).startswith(("tool_call", "function_call")) and content:
+        label = content  # already name(arguments)
+    else:
+        return str(turn.get("name") or turn.get("tool_name") or "")
+    return label[:120] + ("…" if len(label) > 120 else "")
 
 
 def _turns(call: dict[str, Any]) -> list[dict[str, Any]]:
