@@ -59,6 +59,15 @@ def cache_key(version_hash: str, model: str | None, call_hash: str) -> str:
     return stable_hash([JUDGE_PROTOCOL, version_hash, model, call_hash])
 
 
+def result_key(version_hash: str, metric_type: str, model: str | None, call_hash: str,
+               others: dict[str, Any] | None) -> str:
+    """The cache key of a metric's result on a call. Code may read other metrics' results: they are
+    part of what it was given, so they are part of its key (a judge sees the conversation alone)."""
+    if metric_type == "custom_code":
+        call_hash = stable_hash([call_hash, others or {}])
+    return cache_key(version_hash, model, call_hash)
+
+
 ClientFor = Callable[[str], JudgeClient]  # provider name -> its client
 _MAX_CHARS: list[int] = []
 

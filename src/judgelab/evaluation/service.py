@@ -1,7 +1,7 @@
 """Evaluating metrics on calls and storing the results, with the result cache.
 
 A result is keyed by the metric version's judged content, the model and the call's content
-(`engine.cache_key`). When the newest result of a metric on a call already has the key, nothing
+(`engine.result_key`). When the newest result of a metric on a call already has the key, nothing
 is done; when an older result has it (a revert, a re-sent identical call), it is copied as the new
 result without an LLM call. `force` bypasses the cache. Jobs (durable, resumable) wrap
 `evaluate_one`, whose job items make a replayed step store nothing twice.
@@ -23,9 +23,8 @@ from judgelab.db import Database
 from judgelab.db.models import CallLog, JobItem, Metric, MetricResult, MetricVersion
 from judgelab.db.types import utcnow
 from judgelab.errors import NotFound
-from judgelab.evaluation.engine import ClientFor, Outcome, cache_key, evaluate
+from judgelab.evaluation.engine import ClientFor, Outcome, evaluate, result_key
 from judgelab.evaluation.sandbox import Limits
-from judgelab.jsonutil import stable_hash
 from judgelab.metrics.definition import MetricContent
 from judgelab.metrics.dependencies import referenced_names, stages
 from judgelab.metrics.service import content_of, get_metric
@@ -185,10 +184,7 @@ def _prepare(
         call, call_hash = get_call_for_judging(session, project_id, call_id, with_results=reads_results)
         others = {r["name"]: r["value"] for r in call["evaluation"]["metrics"]
                   if r["error"] is None and r["metric_id"] != metric_id}
-        if content.type == "custom_code":
-            # Code may read other metrics' results: they are part of what it was given.
-            call_hash = stable_hash([call_hash, others])
-        key = cache_key(version.content_hash, version.model or default_model, call_hash)
+        key = result_key(version.content_hash, content.type, version.model or default_model, call_hash, others)
         if not force:
             current, copy_from = _cached(session, project_id, call_id, metric_id, key)
             item: Item | None = None

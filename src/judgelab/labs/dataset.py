@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from judgelab.calls.queries import get_call_for_judging
 from judgelab.db.models import Feedback, Metric, MetricResult, MetricVersion, TestSet, TestSetItem
 from judgelab.feedback.labels import effective_label, majority
-from judgelab.jsonutil import stable_hash
 
 SMALL = 12  # below this many labels, one split has almost no power: say so
 
@@ -162,11 +161,9 @@ def usable_labels(session: Session, metric: Metric) -> int:
 
 def _stored(session: Session, project_id: int, version: MetricVersion, model: str | None, call_hash: str,
             others: dict[str, Any] | None) -> dict[str, Any] | None:
-    from judgelab.evaluation.engine import cache_key
+    from judgelab.evaluation.engine import result_key
 
-    if version.type == "custom_code":
-        call_hash = stable_hash([call_hash, others or {}])
-    key = cache_key(version.content_hash, version.model or model, call_hash)
+    key = result_key(version.content_hash, version.type, version.model or model, call_hash, others)
     row = session.execute(select(MetricResult.value, MetricResult.explanation).where(
         MetricResult.cache_key == key, MetricResult.project_id == project_id, MetricResult.error.is_(None))
         .order_by(MetricResult.id.desc()).limit(1)).first()
