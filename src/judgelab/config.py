@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     judge_concurrency: int = Field(default=32, ge=1, description="requests in flight per provider, per process")
     judge_requests_per_second: float | None = Field(default=None, gt=0, description="per provider, per process")
     job_chunk_size: int = Field(default=25, ge=1, le=1000, description="calls per queued unit of an evaluation job")
+    worker_timeout_s: float = Field(
+        default=60.0, ge=0.5, le=86_400,
+        description="a worker whose heartbeat is older than this is dead: one survivor takes over its pending workflows",
+    )
+    batch_poll_seconds: float = Field(default=30.0, gt=0, le=3600,
+                                      description="how often a batch job asks the provider whether its batch has ended")
+    batch_window_seconds: float = Field(default=1.0, gt=0, le=600,
+                                        description="requests made within this many seconds go in one provider batch")
+    batch_chunk_size: int = Field(default=1000, ge=1, le=10_000, description="calls per queued unit of a batch job")
     worker_chunks: int = Field(default=8, ge=1, le=256, description="job chunks one process runs at once")
     daily_budget_usd: float | None = Field(
         default=None, ge=0, description="default money per project per UTC day for evaluation jobs"

@@ -38,7 +38,8 @@ def kill_when(worker: subprocess.Popen[str], ready: Callable[[], bool], timeout:
             worker.kill()
 
 
-def _worker(db: Database, system_db: tuple[str, str], fake: FakeOpenAIServer, cwd: Path) -> subprocess.Popen[bytes]:
+def _worker(db: Database, system_db: tuple[str, str], fake: FakeOpenAIServer, cwd: Path, executor_id: str = "w1",
+            **extra: str) -> subprocess.Popen[bytes]:
     url = db.engine.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
     if db.dialect == "postgresql":
         with db.engine.connect() as conn:
@@ -54,8 +55,9 @@ def _worker(db: Database, system_db: tuple[str, str], fake: FakeOpenAIServer, cw
         "JUDGELAB_JOB_CHUNK_SIZE": "5",
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": "test",
+        **extra,
     })
-    return subprocess.Popen([sys.executable, "-m", "judgelab", "worker", "--executor-id", "w1"], env=env, cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "judgelab", "worker", "--executor-id", executor_id], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -128,4 +128,23 @@ def test_the_concurrency_limit_shrinks_on_429s_and_recovers_on_successes() -> No
         seen.append(slots.limit)
         return seen
 
-    assert asyncio.run(go()) == [3.0, 8.0, 1.0]
+    # A few refusals are not overload (random 429s happen): the limit holds. Successes keep it at
+    # the maximum; a stream of refusals pulls it down to the floor.
+    assert asyncio.run(go()) == [8.0, 8.0, 1.0]
+
+
+def test_random_429s_do_not_shrink_the_limit_but_a_lower_server_limit_does() -> None:
+    from judgelab.judges.client import Slots
+
+    async def go(pattern: list[bool], rounds: int) -> float:
+        slots = Slots(32)
+        for _ in range(rounds):
+            for refused in pattern:
+                await slots.acquire()
+                slots.release(overloaded=refused)
+        return slots.limit
+
+    # One request in ten refused at random (a shared quota, not our concurrency): the limit holds.
+    assert asyncio.run(go([True] + [False] * 9, 100)) == 32.0
+    # Every other request refused (the server's real limit is below ours): it shrinks to the floor.
+    assert asyncio.run(go([True, False], 100)) == 1.0

@@ -33,6 +33,8 @@ class EvaluateIn(BaseModel):
     timestamp__lte: datetime | None = None
     confirm: bool = Field(default=False, description="required above 100 calls, after reading the estimate")
     force: bool = Field(default=False, description="evaluate again even where a stored result matches (no cache)")
+    batch: bool = Field(default=False, description="through the providers' batch APIs: half price, answered within "
+                                                   "24 hours (the estimate shows both prices)")
 
 
 class RerunIn(EvaluateIn):
@@ -55,7 +57,7 @@ def _start(request: Request, ctx: Ctx, body: EvaluateIn, metric_ids: list[int] |
         metric_ids = metrics_on_calls(ctx.session, resolve_calls(ctx.session, ctx.project_id, body.call_logs, filters))
     submitted = submit_evaluation(
         ctx.session, ctx.project_id, metric_ids, call_ids=body.call_logs, filters=filters, confirm=body.confirm,
-        force=body.force, default_model=ctx.settings.model, created_by=ctx.key_name, kind=kind,
+        force=body.force, default_model=ctx.settings.model, created_by=ctx.key_name, kind=kind, batch=body.batch,
     )
     out = {**job_dict(ctx.session, submitted.job), "estimate": submitted.estimate.as_dict(),
            "progress_url": f"/api/v1/jobs/{submitted.job.id}/"}

@@ -141,6 +141,21 @@ def get_call_for_judging(session: Session, project_id: int, call_id: int, *, wit
     return call, row.content_hash
 
 
+def get_calls_for_judging(session: Session, project_id: int, call_ids: list[int], *,
+                          with_results: bool) -> dict[int, tuple[dict[str, Any], str]]:
+    """`get_call_for_judging` for many calls in one query (two with results); calls not in the
+    project are absent from the answer."""
+    ids = [c for c in dict.fromkeys(call_ids) if 1 <= c <= MAX_ID]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(*_COLUMNS, CallLog.content_hash).join(Agent, Agent.id == CallLog.agent_id)
+        .where(CallLog.id.in_(ids), CallLog.project_id == project_id)
+    ).all()
+    calls = _with_results(session, rows) if with_results else [_row_to_dict(r, []) for r in rows]
+    return {row.id: (call, row.content_hash) for row, call in zip(rows, calls, strict=True)}
+
+
 def _with_results(session: Session, rows: Any) -> list[dict[str, Any]]:
     results = latest_results(session, [r.id for r in rows])
     names = metric_names(session, {r.metric_id for rs in results.values() for r in rs})
@@ -176,6 +191,20 @@ def get_call(session: Session, project_id: int, call_id: int, field: str = "id")
     if call is None or call.project_id != project_id:
         raise NotFound(field, f"no call log with id {call_id} in this project")
     return call
+
+
+def check_calls(session: Session, project_id: int, call_ids: list[int], field: str = "call_logs") -> list[int]:
+    """The ids, deduplicated in order, after checking every one is a call of this project (one
+    query per thousand, not one per call); NotFound naming the field for the first that is not."""
+    wanted = list(dict.fromkeys(call_ids))
+    found: set[int] = set()
+    for i in range(0, len(wanted), 1000):
+        found.update(session.scalars(select(CallLog.id).where(
+            CallLog.id.in_([c for c in wanted[i:i + 1000] if 1 <= c <= MAX_ID]), CallLog.project_id == project_id)).all())
+    missing = next((c for c in wanted if c not in found), None)
+    if missing is not None:
+        get_call(session, project_id, missing, field=field)  # raises the usual NotFound
+    return wanted
 
 
 def latest_results(session: Session, call_ids: list[int]) -> dict[int, list[MetricResult]]:

@@ -1,4 +1,4 @@
-"""The Typer app: `judgelab serve | worker | keys | import | demo | export | calls | metrics | eval | misaligned | validate | to-code | review | mcp`."""
+"""The Typer app: `judgelab serve | worker | workers | keys | import | demo | export | calls | metrics | eval | misaligned | validate | to-code | review | mcp`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def root(
 
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("workers")(worker.workers)
 app.command("eval")(evaluate.evaluate)
 app.command("misaligned")(labs.misaligned)
 app.command("validate")(labs.validate)

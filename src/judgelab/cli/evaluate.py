@@ -50,6 +50,9 @@ def print_estimate(est: dict[str, Any]) -> None:
     console.print(f"{est['calls']:,} calls x {est['metrics']} metrics = {est['evaluations']:,} evaluations; "
                   f"{est.get('cached_evaluations', 0):,} already stored (free); {est['llm_requests']:,} LLM requests; "
                   f"total {_money(est['cost_usd'])} ({est['tokenizer']})")
+    if est.get("batch_cost_usd") is not None:
+        console.print(f"with --batch (the providers' batch APIs, answers within 24 hours): "
+                      f"{_money(est['batch_cost_usd'])}")
     for note in est["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
 
@@ -74,6 +77,8 @@ def evaluate(
     yes: Annotated[bool, typer.Option("--yes", "-y", help=f"Do not ask before evaluating more than {CONFIRM_ABOVE} calls")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the estimate and stop")] = False,
     force: Annotated[bool, typer.Option(help="Evaluate again even where a stored result matches (no cache)")] = False,
+    batch: Annotated[bool, typer.Option("--batch", help="Through the providers' batch APIs: half price, answered "
+                                        "within 24 hours")] = False,
     wait: Annotated[bool, typer.Option(help="Run the job here and follow it; --no-wait only queues it for a server or worker")] = True,
     url: Annotated[str | None, typer.Option(help="Evaluate on this judgelab server instead (default: JUDGELAB_URL; "
                                             "key from JUDGELAB_API_KEY); its workers run the job")] = None,
@@ -83,7 +88,7 @@ def evaluate(
         raise InvalidInput("call", "give --call or the filters (--agent, --since, --until), not both")
     url = url or os.environ.get("JUDGELAB_URL")
     if url:
-        _remote(url, metric, agent, _utc(since), _utc(until), call, yes, dry_run, force, wait)
+        _remote(url, metric, agent, _utc(since), _utc(until), call, yes, dry_run, force, wait, batch)
         return
     settings = get_settings()
     db = open_database(settings)
@@ -100,12 +105,12 @@ def evaluate(
                 return
             if not calls:
                 raise InvalidInput("call", "no calls match: nothing to evaluate")
-            _confirm(len(calls), est.cost_usd, yes)
+            _confirm(len(calls), est.batch_cost_usd if batch and est.batch_cost_usd is not None else est.cost_usd, yes)
             # Waiting, this command runs its own job, with this shell's endpoint and key: a server on
             # the same database (perhaps configured for another endpoint) does not claim it.
             job = submit_evaluation(session, proj.id, metric, call_ids=call or None, filters=filters, confirm=True,
                                     force=force, default_model=settings.model, created_by="cli",
-                                    runner=CLI_EXECUTOR if wait else None).job
+                                    runner=CLI_EXECUTOR if wait else None, batch=batch).job
             job_id = job.id
         console.print(f"job [bold]{job_id}[/bold] queued ({job.total:,} evaluations)")
         if not wait:
@@ -135,7 +140,7 @@ def _run_and_follow(db: Any, settings: Any, job_id: str, *, priced: bool = True)
 
 
 def _remote(url: str, metric: list[int], agent: str | None, since: datetime | None, until: datetime | None,
-            call: list[int] | None, yes: bool, dry_run: bool, force: bool, wait: bool) -> None:
+            call: list[int] | None, yes: bool, dry_run: bool, force: bool, wait: bool, batch: bool = False) -> None:
     from judgelab.client import Client
 
     with Client(url) as client:
@@ -152,8 +157,9 @@ def _remote(url: str, metric: list[int], agent: str | None, since: datetime | No
             return
         if not est["calls"]:
             raise InvalidInput("call", "no calls match: nothing to evaluate")
-        _confirm(est["calls"], est["cost_usd"], yes)
-        job = client.evaluate(metric, call or None, confirm=True, force=force, **filters)
+        _confirm(est["calls"], est["batch_cost_usd"] if batch and est.get("batch_cost_usd") is not None
+                 else est["cost_usd"], yes)
+        job = client.evaluate(metric, call or None, confirm=True, force=force, batch=batch, **filters)
         console.print(f"job [bold]{job['job_id']}[/bold] queued on {url} ({job['progress']['total']:,} evaluations)")
         if wait:
             _follow(lambda: client.get_job(job["job_id"]), job["job_id"], est["cost_usd"] is not None)

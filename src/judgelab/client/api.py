@@ -127,9 +127,11 @@ class _Endpoints(Generic[R]):
         return self._send("POST", "/api/v1/evaluations/estimate/", json=_clean({"metrics": metrics, "call_logs": call_logs, **filters}))
 
     def evaluate(self, metrics: list[int], call_logs: list[int] | None = None, *, confirm: bool = False,
-                 force: bool = False, **filters: Any) -> R:
-        """Start an evaluation job (202). Above 100 calls the server wants `confirm=True` (409 otherwise)."""
-        body = _clean({"metrics": metrics, "call_logs": call_logs, "confirm": confirm, "force": force, **filters})
+                 force: bool = False, batch: bool = False, **filters: Any) -> R:
+        """Start an evaluation job (202). Above 100 calls the server wants `confirm=True` (409 otherwise);
+        `batch=True` sends it through the providers' batch APIs (half price, within 24 hours)."""
+        body = _clean({"metrics": metrics, "call_logs": call_logs, "confirm": confirm, "force": force,
+                       "batch": batch or None, **filters})
         return self._send("POST", "/observability/v1/call-logs/evaluate_metrics/", json=body)
 
     def rerun_evaluation(self, metrics: list[int], call_logs: list[int] | None = None, *, confirm: bool = False,

@@ -311,6 +311,39 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class Worker(Base):
+    """A process running jobs, by its DBOS executor id: its heartbeat, and who took over its
+    pending workflows when it fell silent (`jobs/heartbeat.py`)."""
+
+    __tablename__ = "workers"
+    executor_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    token: Mapped[str] = mapped_column(String(64), default="")  # this start of the process
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    taken_over_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    taken_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recovered_workflows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    requeued_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ProviderBatch(Base):
+    """A batch an evaluation job submitted to a provider's batch API, with the keys of the
+    requests it holds: a restarted job polls it instead of paying for the same requests again."""
+
+    __tablename__ = "provider_batches"
+    __table_args__ = (Index("ix_provider_batches_job", "job_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(String(200))
+    request_keys: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class JobItem(Base):
     """One evaluation a job finished. The primary key makes a replayed step a no-op: a job never
     stores two results for the same call and metric, whatever crashed where."""

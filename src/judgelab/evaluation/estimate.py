@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from judgelab.calls.queries import CallFilters, apply_filters, get_call
+from judgelab.calls.queries import CallFilters, apply_filters, check_calls
 from judgelab.db.models import Agent, CallLog, MetricResult
 from judgelab.evaluation.sandbox import current as current_sandbox
-from judgelab.judges.pricing import cost_usd, price_table
+from judgelab.judges.pricing import BATCH_DISCOUNT, BATCH_PROVIDERS, cost_usd, price_table
 from judgelab.metrics.service import get_metric
 
 CONFIRM_ABOVE = 100  # calls; more need an explicit confirmation
@@ -37,6 +37,7 @@ class ModelCost:
     output_tokens: int
     cost_usd: float | None  # None: no price known for this model
     cached_input_tokens: int = 0  # of input_tokens, expected to be read from the provider's prompt cache
+    batch_cost_usd: float | None = None  # through the provider's batch API ("batch": true); None: no batch API
 
 
 @dataclass
@@ -50,6 +51,9 @@ class Estimate:
     cost_usd: float | None
     by_model: list[ModelCost]
     requires_confirmation: bool
+    # The same work through the providers' batch APIs (`"batch": true`): half price, answers within
+    # 24 hours. None when a model in it has no price or its provider no batch API.
+    batch_cost_usd: float | None = None
     cached_evaluations: int = 0  # evaluations a stored result answers at no cost
     cached_input_tokens: int = 0  # input tokens expected at the provider's cached rate (prompt caching)
     confirm_above_calls: int = CONFIRM_ABOVE
@@ -77,7 +81,7 @@ def estimate(
         func.coalesce(func.length(func.coalesce(CallLog.agent_description, Agent.description)), 0),
     ).join(Agent, Agent.id == CallLog.agent_id)
     if call_ids is not None:
-        ids = [get_call(session, project_id, c, field="call_logs").id for c in dict.fromkeys(call_ids)]
+        ids = check_calls(session, project_id, call_ids)
         stmt = stmt.where(CallLog.project_id == project_id, CallLog.id.in_(ids))
     else:
         stmt = apply_filters(session, project_id, filters or CallFilters(), stmt)
@@ -134,6 +138,7 @@ def estimate(
         notes.append(f"{cached_total} evaluation(s) have a stored result of the same version, model and call: reused "
                      "at no cost (force re-evaluates them)")
     total_cost: float | None = 0.0
+    batch_cost: float | None = 0.0
     for entry in by_model.values():
         if entry.model is None:
             entry.cost_usd = None
@@ -143,7 +148,10 @@ def estimate(
                                       entry.cached_input_tokens)
             if entry.cost_usd is None:
                 notes.append(f"no price known for {entry.model}: set JUDGELAB_PRICES to count it")
+            elif entry.model.split("/", 1)[0] in BATCH_PROVIDERS:
+                entry.batch_cost_usd = entry.cost_usd * BATCH_DISCOUNT
         total_cost = None if total_cost is None or entry.cost_usd is None else total_cost + entry.cost_usd
+        batch_cost = None if batch_cost is None or entry.batch_cost_usd is None else batch_cost + entry.batch_cost_usd
     return Estimate(
         calls=n_calls,
         metrics=len(metrics),
@@ -152,6 +160,7 @@ def estimate(
         input_tokens=sum(e.input_tokens for e in by_model.values()),
         output_tokens=sum(e.output_tokens for e in by_model.values()),
         cost_usd=total_cost,
+        batch_cost_usd=batch_cost if by_model else None,
         by_model=list(by_model.values()),
         requires_confirmation=n_calls > CONFIRM_ABOVE,
         cached_evaluations=cached_total,

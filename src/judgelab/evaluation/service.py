@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from judgelab.calls.queries import get_call_for_judging
 from judgelab.db import Database
-from judgelab.db.models import CallLog, JobItem, Metric, MetricResult, MetricVersion
+from judgelab.db.models import JobItem, Metric, MetricResult, MetricVersion
 from judgelab.db.types import utcnow
 from judgelab.errors import NotFound
 from judgelab.evaluation.engine import ClientFor, Outcome, evaluate, result_key
@@ -116,21 +116,6 @@ def _record_item(session: Session, job_id: str, call_id: int, metric_id: int, it
         job_id=job_id, call_log_id=call_id, metric_id=metric_id, outcome=item.outcome, result_id=item.result_id,
         llm_calls=item.llm_calls, input_tokens=item.input_tokens, output_tokens=item.output_tokens,
         cost_usd=item.cost_usd, error=error, created_at=utcnow()))
-
-
-def record_failure(db: Database, project_id: int, job_id: str, call_id: int, metric_id: int, version_id: int,
-                   message: str) -> Item:
-    """An evaluation that could not run at all (the call vanished, the engine broke) still ends as an
-    explicit error: a result row when the call is there, and always a job item with the reason."""
-    with db.write_session() as session:
-        if (done := _finished_item(session, job_id, call_id, metric_id)) is not None:
-            return done
-        result_id = None
-        if session.get(CallLog, call_id) is not None and session.get(MetricVersion, version_id) is not None:
-            result_id = _store(session, project_id, call_id, metric_id, version_id, Outcome(error=message), "", job_id)
-        item = Item("error", result_id)
-        _record_item(session, job_id, call_id, metric_id, item, error=message)
-        return item
 
 
 def _finished_item(session: Session, job_id: str, call_id: int, metric_id: int) -> Item | None:

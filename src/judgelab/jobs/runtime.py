@@ -20,6 +20,7 @@ from sqlalchemy import event
 from judgelab.config import Settings
 from judgelab.db import Database
 from judgelab.jobs import state
+from judgelab.jobs.heartbeat import Heartbeat
 from judgelab.jobs.service import claim_queued, starting_for
 from judgelab.jobs.workflows import EVAL_QUEUE, JOB_QUEUE, evaluation_job
 from judgelab.judges.registry import Judges
@@ -69,6 +70,7 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._engine: sa.Engine | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def start(self) -> Runtime:
         config: DBOSConfig = {
@@ -90,8 +92,9 @@ class Runtime:
                 handler.stream = sys.stderr  # not setStream: it flushes the old, maybe closed, stream
         DBOS(config=config)
         DBOS.launch()
-        DBOS.register_queue(JOB_QUEUE, worker_concurrency=4, polling_interval_sec=0.25)
-        DBOS.register_queue(EVAL_QUEUE, worker_concurrency=self.settings.worker_chunks, polling_interval_sec=0.1)
+        # Short polling intervals: a job's first results (and each next chunk) wait for a poll.
+        DBOS.register_queue(JOB_QUEUE, worker_concurrency=4, polling_interval_sec=0.05)
+        DBOS.register_queue(EVAL_QUEUE, worker_concurrency=self.settings.worker_chunks, polling_interval_sec=0.05)
         ensure_schedule()
         with self.db.session() as session:
             pending = starting_for(session, self.executor_id)
@@ -100,6 +103,8 @@ class Runtime:
             self._enqueue(job_id)
         for run_id, kind in pending_runs:
             self._enqueue(run_id, _LABS_WORKFLOWS.get(kind, labs_run))
+        self._heartbeat = Heartbeat(self.db, self.executor_id, self.settings.worker_timeout_s, _recover,
+                                    self.wake).start()
         self._thread = threading.Thread(target=self._dispatch_loop, name="judgelab-dispatcher", daemon=True)
         self._thread.start()
         return self
@@ -132,6 +137,8 @@ class Runtime:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._close_judges()
@@ -152,6 +159,12 @@ class Runtime:
             dbos_module._dbos_global_instance._background_event_loop.submit_coroutine(judges.aclose())  # type: ignore[union-attr]
         except Exception:
             log.debug("could not close the model clients", exc_info=True)
+
+
+def _recover(executor_id: str) -> int:
+    """DBOS's recovery of another executor's pending workflows (what its admin API's
+    /dbos-workflow-recovery runs): they are re-enqueued, for whichever worker dequeues them first."""
+    return len(DBOS._recover_pending_workflows([executor_id]))
 
 
 def start_runtime(db: Database, settings: Settings, **kwargs: Any) -> Runtime:

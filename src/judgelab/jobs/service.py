@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from judgelab.db.models import Job, JobItem, MetricResult, Project
+from judgelab.db.models import Job, JobItem, MetricResult, Project, ProviderBatch
 from judgelab.db.types import utcnow
 from judgelab.errors import Conflict, InvalidInput, NotFound
 from judgelab.evaluation.service import plan_stages
@@ -35,6 +35,7 @@ def create_evaluation_job(
     created_by: str = "",
     kind: str = "evaluation",
     runner: str | None = None,
+    batch: bool = False,
 ) -> Job:
     """Pin the metric versions current now: a metric edited mid-job does not change the job. The
     job records the endpoints its providers were configured with here (`endpoints()`), and with
@@ -55,6 +56,8 @@ def create_evaluation_job(
             "model": default_model,
             "endpoints": endpoints(),
             **({"runner": runner} if runner else {}),
+            # Through the providers' batch APIs: half price, answers within their 24-hour window.
+            **({"batch": True} if batch else {}),
         },
         total=len(calls) * sum(len(s) for s in stages),
         created_by=created_by,
@@ -126,16 +129,25 @@ def job_dict(session: Session, job: Job) -> dict[str, Any]:
         "metrics": [m for stage in params.get("stages", []) for m, _v in stage],
         "metric_versions": [v for stage in params.get("stages", []) for _m, v in stage],
         "force": bool(params.get("force")),
+        "batch": bool(params.get("batch")),
         "model": params.get("model"),
         # Where its requests go (by base URL, never the key), and the executor it is reserved for.
         "endpoints": params.get("endpoints"),
         "runner": params.get("runner"),
+        # A batch job's provider batches: where its requests wait, and whether each has ended.
+        "batches": _batches(session, job.id) if params.get("batch") else None,
         "created_by": job.created_by,
         "executor_id": job.executor_id,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
     }
+
+
+def _batches(session: Session, job_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(select(ProviderBatch).where(ProviderBatch.job_id == job_id).order_by(ProviderBatch.id)).all()
+    return [{"provider": b.provider, "batch_id": b.batch_id, "requests": len(b.request_keys),
+             "status": b.status or "in_progress", "created_at": b.created_at, "ended_at": b.ended_at} for b in rows]
 
 
 def list_jobs(session: Session, project_id: int, *, offset: int, limit: int) -> tuple[int, list[Job]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from judgelab.calls.queries import CallFilters, apply_filters, get_call
+from judgelab.calls.queries import CallFilters, apply_filters, check_calls
 from judgelab.db.models import CallLog, Job, MetricResult
 from judgelab.errors import Conflict, InvalidInput
 from judgelab.evaluation.engine import NO_MODEL
@@ -29,7 +29,7 @@ class Submitted:
 
 def resolve_calls(session: Session, project_id: int, call_ids: list[int] | None, filters: CallFilters | None) -> list[int]:
     if call_ids is not None:
-        return [get_call(session, project_id, c, field="call_logs").id for c in dict.fromkeys(call_ids)]
+        return check_calls(session, project_id, call_ids)
     stmt = apply_filters(session, project_id, filters or CallFilters(), select(CallLog.id)).order_by(CallLog.id)
     ids = list(session.scalars(stmt.limit(MAX_CALLS_PER_JOB + 1)).all())
     if len(ids) > MAX_CALLS_PER_JOB:
@@ -61,6 +61,7 @@ def submit_evaluation(
     created_by: str = "",
     kind: str = "evaluation",
     runner: str | None = None,
+    batch: bool = False,
 ) -> Submitted:
     calls = resolve_calls(session, project_id, call_ids, filters)
     if not calls:
@@ -81,5 +82,5 @@ def submit_evaluation(
             extra={"estimate": guess.as_dict()},
         )
     job = create_evaluation_job(session, project_id, calls, metric_ids, force=force, default_model=default_model, runner=runner,
-                                created_by=created_by, kind=kind)
+                                created_by=created_by, kind=kind, batch=batch)
     return Submitted(job, guess)

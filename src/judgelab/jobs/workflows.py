@@ -2,13 +2,10 @@
 
 A job is one parent workflow (id = the job id) that splits the calls into chunks and enqueues one
 child workflow per chunk on the evaluation queue, so any worker sharing the database may run
-them. In a chunk, each (call, metric) evaluation is one DBOS step: a worker killed mid-job is
-resumed from its last checkpoint and never repeats a finished LLM call. Steps also record a job
-item in our own database in the same transaction as the result, and return early when it exists,
-so even a step DBOS had not yet checkpointed when the process died stores nothing twice.
-
-Step ids must be assigned in the same order on replay: every stage creates its step coroutines
-in one list comprehension (call order, then metric order) before awaiting any of them.
+them. A chunk checkpoints once per stage (one DBOS step), not once per evaluation: the job item
+written in the same transaction as each result is the idempotency record, so a worker killed
+mid-chunk is resumed from its last checkpoint, skips every evaluation that has a job item, and
+pays again only for those that were in flight or waiting to be written (`evaluation/group.py`).
 """
 
 from __future__ import annotations
@@ -21,9 +18,11 @@ from sqlalchemy import func, select
 
 from judgelab.db.models import Job, JobItem
 from judgelab.db.types import utcnow
-from judgelab.evaluation.service import evaluate_one, record_failure
+from judgelab.evaluation.group import evaluate_group
 from judgelab.jobs import state
+from judgelab.jobs.batches import JobBatches
 from judgelab.jobs.service import over_budget
+from judgelab.judges.client import JudgeClient
 
 JOB_QUEUE = "judgelab-jobs"
 EVAL_QUEUE = "judgelab-evaluations"
@@ -40,7 +39,8 @@ def _begin(job_id: str) -> dict[str, Any]:
             return {"chunks": [], "stop": "cancelled"}
         job.status, job.started_at, job.executor_id = "running", job.started_at or utcnow(), rt.executor_id
         calls: list[int] = job.params["call_ids"]
-        size = rt.settings.job_chunk_size
+        # A batch job's chunks are large: each becomes one provider batch (or a few), not hundreds.
+        size = rt.settings.batch_chunk_size if job.params.get("batch") else rt.settings.job_chunk_size
         return {"chunks": [calls[i:i + size] for i in range(0, len(calls), size)], "stop": None}
 
 
@@ -55,7 +55,8 @@ def _chunk_gate(job_id: str) -> dict[str, Any]:
         if message:
             return {"stop": message}
         return {"stop": None, "project_id": job.project_id, "stages": job.params["stages"],
-                "force": bool(job.params.get("force")), "model": job.params.get("model")}
+                "force": bool(job.params.get("force")), "model": job.params.get("model"),
+                "batch": bool(job.params.get("batch"))}
 
 
 def _finish(job_id: str, outcomes: list[str]) -> str:
@@ -95,18 +96,28 @@ async def job_finish(job_id: str, outcomes: list[str]) -> str:
     return await asyncio.to_thread(_finish, job_id, outcomes)
 
 
-@DBOS.step(name="judgelab.evaluate")
-async def evaluate_step(job_id: str, project_id: int, call_id: int, metric_id: int, version_id: int, force: bool,
-                        model: str | None) -> str:
+@DBOS.step(name="judgelab.evaluate_group", retries_allowed=True, max_attempts=3)
+async def evaluate_group_step(job_id: str, project_id: int, call_ids: list[int], stage: list[list[int]], force: bool,
+                              model: str | None, batch: bool = False) -> dict[str, int]:
+    """One stage of one chunk: its evaluations run concurrently and their results are written in
+    groups. A retry, or a replay after a crash, skips every evaluation that has a job item. In a
+    batch job every request waits in a provider batch; the job's batches are in the database, so
+    a replay polls the batch it had submitted rather than paying for it again."""
     rt = state.current()
-    try:
-        item = await evaluate_one(rt.db, project_id, call_id, metric_id, rt.judges().client_for, model,
-                                  version_id=version_id, force=force, job_id=job_id)
-    except Exception as exc:  # noqa: BLE001 - a vanished call or metric must not fail the chunk...
-        message = f"could not evaluate: {type(exc).__name__}: {str(exc)[:300]}"
-        # ...nor leave a silent gap: it becomes an explicit error, counted in the job's errors.
-        item = await asyncio.to_thread(record_failure, rt.db, project_id, job_id, call_id, metric_id, version_id, message)
-    return item.outcome
+    judges = rt.judges()
+    if batch:
+        store = JobBatches(rt.db, job_id)
+
+        def client_for(provider: str) -> JudgeClient:
+            return judges.batch_client_for(provider, job_id, store)
+    else:
+        client_for = judges.client_for
+    items = await evaluate_group(rt.db, project_id, [(c, m, v) for c in call_ids for m, v in stage],
+                                 client_for, model, force=force, job_id=job_id)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.outcome] = counts.get(item.outcome, 0) + 1
+    return counts
 
 
 @DBOS.workflow(name="judgelab.evaluation_chunk")
@@ -114,10 +125,9 @@ async def evaluation_chunk(job_id: str, call_ids: list[int]) -> str:
     gate = await chunk_gate(job_id)
     if gate["stop"]:
         return str(gate["stop"])
-    for stage in gate["stages"]:
-        steps = [evaluate_step(job_id, gate["project_id"], c, m, v, gate["force"], gate["model"])
-                 for c in call_ids for m, v in stage]
-        await asyncio.gather(*steps)
+    for stage in gate["stages"]:  # code metrics run after the metrics they read
+        await evaluate_group_step(job_id, gate["project_id"], call_ids, stage, gate["force"], gate["model"],
+                                  gate.get("batch", False))
     return "done"
 
 

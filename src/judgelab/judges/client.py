@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from judgelab.judges.pricing import cost_usd, price_table
+from judgelab.judges.pricing import BATCH_DISCOUNT, cost_usd, price_table
 from judgelab.judges.providers import Provider
 from judgelab.judges.types import ChatRequest, ChatResponse, ProviderError
 
@@ -75,17 +75,22 @@ class RateLimiter:
 class Slots:
     """A concurrency limit that backs off when the provider says it is overloaded.
 
-    A 429 takes one slot away (down to `floor`); each success gives a tenth of one back, up to
-    the configured maximum. A few random 429s barely move it; a server whose real limit is below
-    ours (every other request refused) pulls it down to about that limit, so requests stop
-    starving each other in retry loops. Waiters are served first come, first served, and a
-    release wakes only those it makes room for (hundreds may wait in a large job).
+    The share of recent requests answered 429 is a moving average (weight 0.02 per request, about
+    the last fifty). While it is above 20 %, each 429 takes one slot away (down to `floor`); otherwise each success gives a
+    tenth of one back, up to the configured maximum. So random refusals (a provider's 5-10 % of
+    429s that our concurrency does not cause) leave the limit where it is, while a server whose
+    real limit is below ours (every other request refused) pulls it down to about that limit, and
+    requests stop starving each other in retry loops. Waiters are served first come, first served,
+    and a release wakes only those it makes room for (hundreds may wait in a large job).
     """
+
+    OVERLOADED = 0.2  # share of recent requests refused above which the limit shrinks
 
     def __init__(self, maximum: int, floor: int = 1) -> None:
         self.maximum = maximum
         self.floor = min(floor, maximum)
         self.limit = float(maximum)
+        self.refused = 0.0  # moving share of requests answered 429
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -107,9 +112,10 @@ class Slots:
 
     def release(self, *, overloaded: bool = False) -> None:
         self.in_flight -= 1
-        if overloaded:
+        self.refused = 0.98 * self.refused + (0.02 if overloaded else 0.0)
+        if overloaded and self.refused > self.OVERLOADED:
             self.limit = max(float(self.floor), self.limit - 1.0)
-        else:
+        elif not overloaded and self.refused <= self.OVERLOADED:
             self.limit = min(float(self.maximum), self.limit + 0.1)
         self._wake()
 
@@ -119,6 +125,36 @@ class Slots:
             if not waiter.done():
                 self.in_flight += 1
                 waiter.set_result(None)
+
+
+class Pacer:
+    """Spreads request starts at about the rate the concurrency limit allows (C / latency).
+
+    Without it, C requests sent together come back together, and C answers parsed in one burst
+    delay each other and the next C sends: the waves persist and every request pays the burst.
+    Starts are spaced at 0.9 x latency / C (a little faster than the limit, so the slots, not the
+    pacer, bound the rate); latency is a moving average of answered requests, each sample capped
+    at twice the average so one slow request does not stall the rest."""
+
+    def __init__(self) -> None:
+        self.latency: float | None = None
+        self._next = 0.0
+
+    async def wait(self, concurrency: int) -> None:
+        if self.latency is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next)
+        self._next = at + 0.9 * self.latency / max(1, concurrency)
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def observe(self, seconds: float) -> None:
+        if self.latency is None:
+            self.latency = seconds
+        else:
+            self.latency = 0.9 * self.latency + 0.1 * min(seconds, 2 * self.latency)
 
 
 class JudgeClient:
@@ -131,8 +167,10 @@ class JudgeClient:
         *,
         max_concurrency: int = 8,
         requests_per_second: float | None = None,
-        max_attempts: int = 4,
-        base_delay: float = 0.5,
+        # A retry waits outside its slot and the slots, not the delay, bound the load on the
+        # provider: the first retry may come soon, and six attempts ride out a few seconds' outage.
+        max_attempts: int = 6,
+        base_delay: float = 0.1,
         max_delay: float = 30.0,
         cache: ResponseCache | None = None,
         prices: dict[str, tuple[float, ...]] | None = None,
@@ -147,6 +185,7 @@ class JudgeClient:
         self.usage = Usage()
         self._sleep = sleep
         self.slots = Slots(max_concurrency)
+        self.pacer = Pacer()
         self._limiter = RateLimiter(requests_per_second) if requests_per_second else None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
@@ -162,6 +201,8 @@ class JudgeClient:
         self.usage.output_tokens += response.output_tokens
         cost = cost_usd(f"{self.provider.name}/{request.model}", response.input_tokens, response.output_tokens, self.prices,
                         response.cached_input_tokens, response.cache_write_tokens)
+        if cost is not None and response.extra.get("batch"):
+            cost *= BATCH_DISCOUNT  # answered through the provider's batch API
         if cost is None:
             self.usage.unpriced_calls += 1
         else:
@@ -178,9 +219,13 @@ class JudgeClient:
             try:
                 if self._limiter is not None:
                     await self._limiter.acquire()
+                await self.pacer.wait(int(self.slots.limit))
                 self.usage.provider_calls += 1
+                started = time.monotonic()
                 try:
-                    return await self.provider.complete(request)
+                    response = await self.provider.complete(request)
+                    self.pacer.observe(time.monotonic() - started)
+                    return response
                 except ProviderError as exc:
                     overloaded = exc.status == 429
                     if not exc.retryable or attempt == self.max_attempts:

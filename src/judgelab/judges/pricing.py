@@ -23,6 +23,9 @@ DEFAULT_PRICES: dict[str, tuple[float, ...]] = {
 # Local models cost nothing per token.
 FREE_PROVIDERS = ("local", "fake")
 CACHE_WRITE = 1.25  # Anthropic bills a prompt-cache write at 1.25x the input price
+# Providers whose batch APIs judgelab uses, and what they bill for a batched request: half.
+BATCH_PROVIDERS = ("openai", "anthropic")
+BATCH_DISCOUNT = 0.5
 
 
 def price_table() -> dict[str, tuple[float, ...]]:

@@ -8,9 +8,11 @@ to one loop.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from judgelab.config import Settings
+from judgelab.judges.batch import Batcher, BatchStore
 from judgelab.judges.client import JudgeClient
 from judgelab.judges.providers import Provider
 
@@ -45,6 +47,7 @@ class Judges:
         self.settings = settings
         self.factories = {**FACTORIES, **(factories or {})}
         self._clients: dict[str, JudgeClient] = {}
+        self._batch_clients: dict[tuple[str, str], JudgeClient] = {}
 
     def client_for(self, provider: str) -> JudgeClient:
         client = self._clients.get(provider)
@@ -58,10 +61,32 @@ class Judges:
             self._clients[provider] = client
         return client
 
+    def batch_client_for(self, provider: str, scope: str, store: BatchStore) -> JudgeClient:
+        """A client whose requests go through the provider's batch API, one per (provider, scope:
+        a job), remembering its batches in `store`. A provider without a batch API (a local
+        model) answers live, through its usual client."""
+        key = (provider, scope)
+        client = self._batch_clients.get(key)
+        if client is not None:
+            return client
+        inner = self.factories[provider]()
+        if not callable(getattr(inner, "submit_batch", None)):
+            return self.client_for(provider)
+        batcher = Batcher(inner, store, window=self.settings.batch_window_seconds,  # type: ignore[arg-type]
+                          poll_interval=self.settings.batch_poll_seconds)
+        # No live connection is held per request, so the concurrency limit is not the provider's.
+        client = JudgeClient(batcher, max_concurrency=1_000_000)
+        if len(self._batch_clients) >= 32:  # a long-lived worker: let finished jobs' clients go
+            old = self._batch_clients.pop(next(iter(self._batch_clients)))
+            asyncio.get_running_loop().create_task(old.aclose())
+        self._batch_clients[key] = client
+        return client
+
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._batch_clients.values()]:
             await client.aclose()
         self._clients.clear()
+        self._batch_clients.clear()
 
 
 def endpoints() -> dict[str, str]:

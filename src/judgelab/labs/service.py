@@ -63,13 +63,17 @@ def queue_run(session: Session, project_id: int, metric: Metric, *, params: dict
     return run
 
 
-def begin_run(session: Session, run_id: str, stage: str) -> tuple[LabsRun, Metric, MetricVersion] | None:
+def begin_run(session: Session, run_id: str, stage: str,
+              executor_id: str | None = None) -> tuple[LabsRun, Metric, MetricVersion] | None:
     """Mark a run running (inside a workflow's first step) and return it with its metric and the
-    version pinned when it was started; None when its row is gone."""
+    version pinned when it was started; None when its row is gone. `executor_id` is the process
+    running it (not always the one that claimed it: any worker may dequeue it)."""
     run = session.get(LabsRun, run_id)
     if run is None:
         return None
     run.status, run.stage = "running", stage
+    if executor_id is not None:
+        run.executor_id = executor_id
     metric = get_metric(session, run.project_id, run.metric_id)
     version = next(v for v in metric.versions if v.id == run.metric_version_id)
     return run, metric, version

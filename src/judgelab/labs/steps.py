@@ -31,7 +31,7 @@ NOISE_PROBE = 4  # repeated requests that measure a model's run-to-run noise, on
 def _load(run_id: str) -> dict[str, Any]:
     rt = state.current()
     with rt.db.session() as session:
-        begun = begin_run(session, run_id, "loading")
+        begun = begin_run(session, run_id, "loading", executor_id=DBOS.executor_id)
         if begun is None:
             return {"error": "the run's row is gone"}
         run, metric, version = begun

@@ -141,7 +141,7 @@ def start_conversion(session: Session, project_id: int, metric_id: int, max_judg
 def _load(run_id: str) -> dict[str, Any]:
     rt = state.current()
     with rt.db.session() as session:
-        begun = begin_run(session, run_id, "measuring")
+        begun = begin_run(session, run_id, "measuring", executor_id=DBOS.executor_id)
         if begun is None:
             return {"error": "gone"}
         run, metric, version = begun

@@ -67,7 +67,7 @@ def start_validation(session: Session, project_id: int, metric_id: int, *, descr
 def _load(run_id: str) -> dict[str, Any]:
     rt = state.current()
     with rt.db.session() as session:
-        begun = begin_run(session, run_id, "loading")
+        begun = begin_run(session, run_id, "loading", executor_id=DBOS.executor_id)
         if begun is None:
             return {"error": "gone"}
         run, metric, version = begun

@@ -110,9 +110,11 @@ def build_server(client_for: ClientFor) -> MCPServer:
     async def evaluate_calls(ctx: Context, metric_ids: list[Id], call_ids: list[Id] | None = None,
                              agent: Id | None = None, search: str | None = None, since: str | None = None,
                              until: str | None = None,
-                             confirm: Annotated[bool, Field(description="required above 100 calls, after the estimate")] = False) -> JSON:
+                             confirm: Annotated[bool, Field(description="required above 100 calls, after the estimate")] = False,
+                             batch: Annotated[bool, Field(description="through the provider's batch API: half price "
+                                                          "(the estimate's batch_cost_usd), answered within 24 hours")] = False) -> JSON:
         """Start an evaluation job on the given calls (or the filtered ones). Refused above 100 calls without confirm."""
-        return await call(ctx, lambda c: c.evaluate(metric_ids, call_ids, confirm=confirm,
+        return await call(ctx, lambda c: c.evaluate(metric_ids, call_ids, confirm=confirm, batch=batch,
                                                     **_filters(agent, search, since, until)))
 
     @server.tool()

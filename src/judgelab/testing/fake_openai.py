@@ -2,7 +2,8 @@
 
 The real `openai` SDK talks to it over a real socket. It answers from a script (a queue or a rule
 over the request), with configurable latency, a concurrency limit answered with 429 past it, and
-injected faults: 500s, 429s, timeouts, malformed JSON bodies and truncated answers.
+injected faults: 500s, 429s, timeouts, malformed JSON bodies and truncated answers. It also plays
+both providers' batch APIs (`fake_batches.py`).
 
     with FakeOpenAIServer(rule=lambda body: '{"result": true, "explanation": "ok"}') as server:
         provider = OpenAIProvider(base_url=server.base_url, api_key="test")
@@ -27,6 +28,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from judgelab.testing.fake_batches import FakeBatches
 
 FAULTS = ("429", "500", "timeout", "malformed", "truncated")
 
@@ -67,6 +70,9 @@ class FakeOpenAIServer:
         keep_bodies: bool = True,
         port: int | None = None,
         prefix_cache: bool = False,
+        batch_delay: float = 0.0,
+        batch_error_rate: float = 0.0,
+        expire_batches: int = 0,
     ) -> None:
         self.queue: deque[str | Fault] = deque(answers or [])
         self.rule = rule
@@ -84,7 +90,12 @@ class FakeOpenAIServer:
         self._random = random.Random(seed)
         self._in_flight = 0
         self._lock = threading.Lock()
+        # The batch APIs answer each request with the same script (faults become failed requests).
+        self.batches = FakeBatches(self._batch_answer, {"openai": _completion, "anthropic": _message},
+                                   delay=batch_delay, error_rate=batch_error_rate, expire_batches=expire_batches,
+                                   seed=seed)
         app = Starlette(routes=[
+            *self.batches.routes(),
             Route("/v1/chat/completions", self._complete, methods=["POST"]),
             Route("/v1/messages", self._messages, methods=["POST"]),
             Route("/stats", self._stats, methods=["GET"]),
@@ -126,6 +137,14 @@ class FakeOpenAIServer:
         if self.rule is not None:
             return self.rule(body)
         return Fault("500")
+
+    def _batch_answer(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        if self.keep_bodies:
+            self.stats.bodies.append(body)
+        answer = self._next(body)
+        if isinstance(answer, Fault):
+            return None if answer.kind != "truncated" else ('{"result": tr', "length")
+        return answer, "stop"
 
     def _cached(self, body: dict[str, Any], anthropic: bool) -> tuple[int, int]:
         """(tokens read from the simulated cache, tokens written to it) for this request."""
@@ -252,6 +271,25 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": {"message": message, "type": "fake_error", "code": status}}, status_code=status, headers=headers)
 
 
+def schema_answer(body: dict[str, Any]) -> str | None:
+    """A valid object for a request's JSON schema (`response_format`), so clients that ask for
+    structured output of their own shape (a peer's classifier, say) get an answer they can read."""
+    fmt = body.get("response_format") or {}
+    schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+    if not isinstance(schema, dict):
+        return None
+
+    def value(prop: dict[str, Any]) -> Any:
+        if prop.get("enum"):
+            return prop["enum"][0]
+        kind = prop.get("type")
+        kind = kind[0] if isinstance(kind, list) else kind
+        return {"boolean": True, "integer": 1, "number": 1.0, "array": [], "object": {}}.get(
+            str(kind), "the fake model's answer")
+
+    return json.dumps({name: value(prop) for name, prop in (schema.get("properties") or {}).items()})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -271,11 +309,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer", default='{"result": true, "explanation": "the fake model always agrees"}')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prefix-cache", action="store_true", help="simulate the providers' prompt caching in usage")
+    parser.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch stays in progress")
     args = parser.parse_args(argv)
     rates = {kind: float(rate) for kind, rate in (f.split("=", 1) for f in args.fault)}
-    server = FakeOpenAIServer(rule=lambda _body: args.answer, latency=args.latency, max_concurrency=args.max_concurrency,
+    server = FakeOpenAIServer(rule=lambda body: schema_answer(body) or args.answer, latency=args.latency, max_concurrency=args.max_concurrency,
                               fault_rates=rates, seed=args.seed, keep_bodies=False, port=args.port,
-                              prefix_cache=args.prefix_cache)
+                              prefix_cache=args.prefix_cache, batch_delay=args.batch_delay)
     print(f"fake model on {server.base_url}", flush=True)
     server._server.run()
 

@@ -67,7 +67,7 @@ def evaluate(request: Request, ctx: Web) -> Response:
     submitted = submit_evaluation(ctx.session, ctx.project_id, metric_ids, call_ids=calls or None,
                                   filters=None if calls else filters,
                                   confirm=data.get("confirm") == "on", force=False, default_model=ctx.settings.model,
-                                  created_by=ctx.reviewer)
+                                  created_by=ctx.reviewer, batch=data.get("batch") == "on")
     ctx.commit()
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:
