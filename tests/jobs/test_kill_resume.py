@@ -98,5 +98,6 @@ def test_a_killed_worker_resumes_without_paying_twice(
     asked_again = [calls[c] for c in done_before
                    if any(calls[c] in b["messages"][-1]["content"] for b in fake_model.stats.bodies[seen_before:])]
     assert asked_again == []
-    # At most the requests in flight at the kill (the concurrency, 2) were paid twice.
-    assert N <= fake_model.stats.answered <= N + 2
+    # Paid twice at most: the requests in flight at the kill (the concurrency, 2) and those answered
+    # in the last GROUP_SECONDS, waiting for their group's write (at most another 2 here).
+    assert N <= fake_model.stats.answered <= N + 4
