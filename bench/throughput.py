@@ -72,10 +72,11 @@ def free_port() -> int:
 class FakeModel:
     """The fake model server in a child process."""
 
-    def __init__(self, latency: float, concurrency: int, faults: dict[str, float] | None = None) -> None:
+    def __init__(self, latency: float, concurrency: int, faults: dict[str, float] | None = None,
+                 extra: list[str] | None = None) -> None:
         self.port = free_port()
         args = [sys.executable, "-m", "judgelab.testing.fake_openai", "--port", str(self.port),
-                "--latency", str(latency), "--max-concurrency", str(concurrency)]
+                "--latency", str(latency), "--max-concurrency", str(concurrency), *(extra or [])]
         for kind, rate in (faults or {}).items():
             args += ["--fault", f"{kind}={rate}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

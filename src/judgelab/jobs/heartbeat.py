@@ -164,8 +164,10 @@ class Heartbeat:
             requeued = requeue_claimed(self.db, dead, self.executor_id)
             recovered = self.recover(dead)
             record(self.db, dead, recovered, requeued)
-            log.warning("worker %r was silent for over %.0f s: %s took over %d pending workflows and requeued %d "
-                        "claimed jobs", dead, self.timeout_s, self.executor_id, recovered, requeued)
+            # Loud only when something moved: a worker that stopped cleanly leaves nothing behind.
+            log.log(logging.WARNING if recovered or requeued else logging.INFO,
+                    "worker %r was silent for over %.0f s: %s took over %d pending workflows and requeued %d "
+                    "claimed jobs", dead, self.timeout_s, self.executor_id, recovered, requeued)
             taken.append(dead)
             if requeued:
                 self.wake()

@@ -26,7 +26,7 @@ from judgelab.judges.client import JudgeClient
 
 JOB_QUEUE = "judgelab-jobs"
 EVAL_QUEUE = "judgelab-evaluations"
-POLL = 0.1  # seconds between checks of a child workflow's end
+POLL = 0.05  # seconds between checks of a child workflow's end
 
 
 def _begin(job_id: str) -> dict[str, Any]:

@@ -189,7 +189,8 @@ class JudgeClient:
         self._limiter = RateLimiter(requests_per_second) if requests_per_second else None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        key = request.cache_key(self.provider.name)
+        # The key is a hash of the whole request: computed only when there is a cache to ask.
+        key = request.cache_key(self.provider.name) if self.cache is not None else ""
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.requests += 1
             self.usage.cache_hits += 1
