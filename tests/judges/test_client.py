@@ -148,3 +148,29 @@ def test_random_429s_do_not_shrink_the_limit_but_a_lower_server_limit_does() -> 
     assert asyncio.run(go([True] + [False] * 9, 100)) == 32.0
     # Every other request refused (the server's real limit is below ours): it shrinks to the floor.
     assert asyncio.run(go([True, False], 100)) == 1.0
+
+
+def test_the_pacer_spreads_request_starts_at_about_c_over_latency() -> None:
+    from judgelab.judges.client import Pacer
+
+    async def go() -> tuple[list[float], list[float]]:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer()
+        first = []
+        for _ in range(3):  # no latency seen yet: nothing to pace by
+            await pacer.wait(32)
+            first.append(loop.time())
+        pacer.observe(0.32)
+        pacer.observe(5.0)  # one slow answer moves the average by at most twice itself
+        assert pacer.latency is not None and abs(pacer.latency - (0.9 * 0.32 + 0.1 * 0.64)) < 1e-9
+        paced = []
+        for _ in range(5):
+            await pacer.wait(32)
+            paced.append(loop.time())
+        return first, paced
+
+    first, paced = asyncio.run(go())
+    assert first[-1] - first[0] < 0.005
+    gap = 0.9 * (0.9 * 0.32 + 0.1 * 0.64) / 32  # 9.9 ms
+    assert all(b - a >= gap - 0.002 for a, b in zip(paced, paced[1:], strict=False))
+    assert paced[-1] - paced[0] < 4 * gap + 0.05

@@ -76,12 +76,13 @@ class Slots:
     """A concurrency limit that backs off when the provider says it is overloaded.
 
     The share of recent requests answered 429 is a moving average (weight 0.02 per request, about
-    the last fifty). While it is above 20 %, each 429 takes one slot away (down to `floor`); otherwise each success gives a
-    tenth of one back, up to the configured maximum. So random refusals (a provider's 5-10 % of
-    429s that our concurrency does not cause) leave the limit where it is, while a server whose
-    real limit is below ours (every other request refused) pulls it down to about that limit, and
-    requests stop starving each other in retry loops. Waiters are served first come, first served,
-    and a release wakes only those it makes room for (hundreds may wait in a large job).
+    the last fifty). While it is above 20 %, each 429 takes one slot away (down to `floor`);
+    otherwise each success gives a tenth of one back, up to the configured maximum. So random
+    refusals (a provider's 5-10 % of 429s that our concurrency does not cause) leave the limit
+    where it is, while a server whose real limit is below ours (every other request refused)
+    pulls it down to about that limit, and requests stop starving each other in retry loops.
+    Waiters are served first come, first served, and a release wakes only those it makes room for
+    (hundreds may wait in a large job).
     """
 
     OVERLOADED = 0.2  # share of recent requests refused above which the limit shrinks
@@ -175,6 +176,7 @@ class JudgeClient:
         cache: ResponseCache | None = None,
         prices: dict[str, tuple[float, ...]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        pace: bool = True,
     ) -> None:
         self.provider = provider
         self.max_attempts = max_attempts
@@ -185,7 +187,8 @@ class JudgeClient:
         self.usage = Usage()
         self._sleep = sleep
         self.slots = Slots(max_concurrency)
-        self.pacer = Pacer()
+        # Off for a batch provider: its "latency" is the batch's hours, and nothing is in flight.
+        self.pacer: Pacer | None = Pacer() if pace else None
         self._limiter = RateLimiter(requests_per_second) if requests_per_second else None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
@@ -220,12 +223,14 @@ class JudgeClient:
             try:
                 if self._limiter is not None:
                     await self._limiter.acquire()
-                await self.pacer.wait(int(self.slots.limit))
+                if self.pacer is not None:
+                    await self.pacer.wait(int(self.slots.limit))
                 self.usage.provider_calls += 1
                 started = time.monotonic()
                 try:
                     response = await self.provider.complete(request)
-                    self.pacer.observe(time.monotonic() - started)
+                    if self.pacer is not None:
+                        self.pacer.observe(time.monotonic() - started)
                     return response
                 except ProviderError as exc:
                     overloaded = exc.status == 429

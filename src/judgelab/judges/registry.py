@@ -75,7 +75,7 @@ class Judges:
         batcher = Batcher(inner, store, window=self.settings.batch_window_seconds,  # type: ignore[arg-type]
                           poll_interval=self.settings.batch_poll_seconds)
         # No live connection is held per request, so the concurrency limit is not the provider's.
-        client = JudgeClient(batcher, max_concurrency=1_000_000)
+        client = JudgeClient(batcher, max_concurrency=1_000_000, pace=False)
         if len(self._batch_clients) >= 32:  # a long-lived worker: let finished jobs' clients go
             old = self._batch_clients.pop(next(iter(self._batch_clients)))
             asyncio.get_running_loop().create_task(old.aclose())
