@@ -50,7 +50,7 @@ from judgelab.calls.writer import import_payloads
 from judgelab.config import Settings
 from judgelab.db import Database, make_engine, migrate
 from judgelab.db.models import Job, MetricResult
-from judgelab.evaluation.service import evaluate_one
+from judgelab.evaluation.group import evaluate_one
 from judgelab.jobs.runtime import Runtime
 from judgelab.jobs.service import FINAL, job_dict
 from judgelab.jobs.submit import submit_evaluation

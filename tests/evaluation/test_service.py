@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from judgelab.db import Database
 from judgelab.db.models import MetricResult
-from judgelab.evaluation.service import evaluate_pairs
+from judgelab.evaluation.group import evaluate_pairs
 from judgelab.judges.client import JudgeClient
 from judgelab.judges.providers.fake import FakeProvider
 from tests.conftest import Api

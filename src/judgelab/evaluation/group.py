@@ -1,10 +1,11 @@
 """Evaluating many (call, metric) pairs at once, with the database work done in groups.
 
-A job chunk holds tens of evaluations. Done one by one, each cost two transactions and about ten
-statements, and at the provider's limit that CPU, not the model, bounded a job. Here one read
-transaction finds the group's finished job items, metric versions, calls and cached results; cache
-hits are written in one transaction; and results are written as they come back, in groups
-(`GROUP_SIZE` results, or `GROUP_SECONDS` after the first one waiting, whichever comes first),
+A job chunk holds tens of evaluations; `evaluate_one` and `evaluate_pairs` (below) are groups of
+one call. Done one by one, each evaluation cost two transactions and about ten statements, and at
+the provider's limit that CPU, not the model, bounded a job. Here one read transaction finds the
+group's finished job items, metric versions, calls and cached results; cache hits are written in
+one transaction; and results are written as they come back, in groups (`GROUP_SIZE` results,
+`GROUP_SECONDS` after the first one waiting, or the group's last result, whichever comes first),
 each group's results and job items in one transaction (`_Writer`).
 
 The job item written with a result stays the idempotency record: a replayed group skips every
@@ -32,10 +33,11 @@ from judgelab.evaluation.service import (
     _DB_THREADS,
     _RESULT_COLUMNS,
     Item,
-    _finish,
+    Report,
     _Prepared,
     _Version,
     _version,
+    plan_stages,
 )
 
 GROUP_SIZE = 64
@@ -265,7 +267,27 @@ class _Writer:
         except IntegrityError:
             # Another runner stored some of these first (a recovered workflow racing its
             # predecessor): one by one, keeping theirs.
-            return [_finish(self.db, project_id, p, o, job_id) for project_id, job_id, p, o, _f in group]
+            return [_store_one(self.db, project_id, job_id, p, o) for project_id, job_id, p, o, _f in group]
+
+
+def _store_one(db: Database, project_id: int, job_id: str | None, p: _Prepared, outcome: Outcome) -> Item:
+    """One result and its job item; when the job item is there already, the stored one."""
+    call_id = p.call["id"]
+    try:
+        with db.write_session() as session:
+            (row_id,) = _insert_results(session, [_result_row(project_id, call_id, p.metric_id, p.version.version_id,
+                                                               outcome, p.key, job_id)])
+            item = Item(_kind(outcome), row_id, outcome.value, outcome.llm_calls, outcome.input_tokens,
+                        outcome.output_tokens, outcome.cost_usd)
+            if job_id is not None:
+                _insert_items(session, [_item_row(job_id, call_id, p.metric_id, item)])
+            return item
+    except IntegrityError:
+        with db.session() as session:
+            done = _finished(session, job_id, [(call_id, p.metric_id, p.version.version_id)]).get((call_id, p.metric_id))
+        if done is None:
+            raise
+        return done
 
 
 async def evaluate_group(
@@ -280,13 +302,22 @@ async def evaluate_group(
     limits: Limits | None = None,
 ) -> list[Item]:
     """Evaluate every pair concurrently and store the results; one Item per pair, in order.
-    Idempotent within a job, like `evaluate_one`: a pair with a job item is not evaluated again."""
+    Idempotent within a job: a pair with a job item is not evaluated again."""
     loop = asyncio.get_running_loop()
     done, todo, failed, hits = await loop.run_in_executor(_DB_THREADS, _prepare, db, project_id, pairs, default_model,
                                                           force, job_id)
     if hits or failed:
         await loop.run_in_executor(_DB_THREADS, _record_hits, db, project_id, job_id, hits, failed, done)
     writer = _Writer.of(db)
+    # The group's last result is written at once: nothing else of it is coming to share the write.
+    pending = [len(todo)]
+
+    async def store(p: _Prepared, outcome: Outcome) -> Item:
+        future = writer.add(project_id, job_id, p, outcome)
+        pending[0] -= 1
+        if pending[0] == 0:
+            writer.flush()
+        return await future
     # Identical calls judged by the same judge version share one verdict (unless forced): the first
     # is asked, the others copy its result, as the cache would have. Not code: it may read the
     # call's id or time, which identical conversations do not share.
@@ -304,7 +335,7 @@ async def evaluate_group(
                 outcome, item = shared
                 copy = Outcome(value=outcome.value, score=outcome.score, explanation=outcome.explanation,
                                extra={**outcome.extra, "copied_from_result": item.result_id}, model=outcome.model)
-                done[pair] = await writer.add(project_id, job_id, p, copy)
+                done[pair] = await store(p, copy)
                 return
             try:
                 outcome = await evaluate(p.version.content, p.call, client_for, default_model,
@@ -312,7 +343,7 @@ async def evaluate_group(
             except Exception as exc:  # noqa: BLE001 - an engine failure is this pair's explicit error
                 outcome = Outcome(error=f"could not evaluate: {type(exc).__name__}: {str(exc)[:300]}",
                                   model=p.version.model or default_model)
-            done[pair] = await writer.add(project_id, job_id, p, outcome)
+            done[pair] = await store(p, outcome)
             if mine is not None:
                 mine.set_result((outcome, done[pair]))
         finally:
@@ -321,3 +352,51 @@ async def evaluate_group(
 
     await asyncio.gather(*(one(p) for p in todo))
     return [done[(c, m)] for c, m, _v in pairs]
+
+
+async def evaluate_one(
+    db: Database,
+    project_id: int,
+    call_id: int,
+    metric_id: int,
+    client_for: ClientFor,
+    default_model: str | None,
+    *,
+    version_id: int | None = None,
+    force: bool = False,
+    job_id: str | None = None,
+    limits: Limits | None = None,
+) -> Item:
+    """Evaluate one metric version (the current one unless given) on one call and store the result."""
+    if version_id is None:
+        with db.session() as session:
+            version_id = _version(db, session, project_id, metric_id, None)[1].version_id
+    (item,) = await evaluate_group(db, project_id, [(call_id, metric_id, version_id)], client_for, default_model,
+                                   force=force, job_id=job_id, limits=limits)
+    return item
+
+
+async def evaluate_pairs(
+    db: Database,
+    project_id: int,
+    call_ids: list[int],
+    metric_ids: list[int],
+    client_for: ClientFor,
+    default_model: str | None,
+    *,
+    force: bool = False,
+    job_id: str | None = None,
+    limits: Limits | None = None,
+) -> Report:
+    """Evaluate every metric on every call, one call at a time (so identical calls share a
+    verdict through the cache, code metrics too); a code metric runs after the metrics it reads."""
+    report = Report(total=len(call_ids) * len(dict.fromkeys(metric_ids)))
+    with db.session() as session:
+        order = plan_stages(session, project_id, metric_ids)
+    for call_id in call_ids:
+        for stage in order:
+            items = await evaluate_group(db, project_id, [(call_id, m, v) for m, v in stage], client_for,
+                                         default_model, force=force, job_id=job_id, limits=limits)
+            for item in items:
+                item.add_to(report)
+    return report
